@@ -1,0 +1,26 @@
+# Everything the project needs is installed by these targets (a fresh machine needs only python3 >= 3.10).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install solve test bench clean
+
+$(BIN)/tokenop-solve: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	@touch $@
+
+install: $(BIN)/tokenop-solve
+
+solve: install
+	$(BIN)/tokenop-solve --config-dir config/medium --method enumeration
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python scripts/bench_solve.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,323 @@
+"""Solve methods over the one placement MILP.
+
+Every objective we offer prefers lower $/h and higher tok/s, so its optimum lies on the cost/throughput Pareto
+frontier. The frontier is C(tau) = min $/h over plans whose every stage and link sustains >= tau tok/s: one MILP
+per tau, non-decreasing in tau, and a plan found at tau is also optimal up to its own throughput. A best-first
+search over the sorted candidate thresholds (every stage/link throughput) with the bound
+objective(C(tau_i), tau_j) on [tau_i, tau_j] finds the exact optimum of:
+- exact: min $/token;
+- weighted: min w * $/h / cost_norm - (1 - w) * tok/s / throughput_norm (cost_throughput_weight = w);
+- throughput: max tok/s under the budget (ties to lower $/h);
+- enumeration: the older solver's method, max tok/s at competitive budget points (factors x the weighted
+  plan's $/h, clipped to [cheapest plan, cap]), keeping the best $/token; reported against exact.
+Every method sweeps the batch sizes; exact and homogeneous baselines are reported beside it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from solver.backends import BackendResult, get_backend
+from solver.candidates import build_arcs
+from solver.config import Scenario
+from solver.formulation import PlacementModel, build_model
+from solver.perf.base import PerformanceModel
+from solver.placement import Placement, ordered_stages, placement_from_stages
+
+METHODS = ("exact", "enumeration", "weighted", "throughput")
+DEFAULT_METHOD = {"cost_first": "exact", "throughput_first": "throughput", "balanced": "weighted"}
+TOL = 1e-9
+
+Objective = Callable[[float, float], float]  # ($/h, tok/s) -> value to minimise
+
+
+@dataclass
+class Found:
+    """A frontier point: min-cost plan at some threshold."""
+
+    x: np.ndarray
+    cost: float  # $/h
+    throughput: float  # tok/s: bottleneck of its stages and links
+    gap: float
+
+    @property
+    def ratio(self) -> float:
+        return self.cost / self.throughput if self.throughput > 0 else math.inf
+
+
+@dataclass
+class BatchResult:
+    batch: int
+    placement: Placement | None
+    gap: float
+    arcs: int
+    variables: int
+    constraints: int
+    quantized: bool
+    solves: int = 0
+    exact_cost_per_million_tokens: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    method: str
+    backend: str
+    placement: Placement | None
+    batches: list[BatchResult]
+    seconds: float
+    solves: int
+    gap: float
+    first_incumbent_s: float | None
+    time_limited: bool
+    exact: Placement | None = None
+    homogeneous: Placement | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Calls the backend under one overall deadline and keeps the solve statistics."""
+
+    def __init__(self, backend: str, time_limit: float, mip_gap: float, verbose: bool = False):
+        self.backend, self.solve_fn = backend, get_backend(backend)
+        self.started = time.perf_counter()
+        self.deadline = self.started + time_limit
+        self.mip_gap, self.verbose = mip_gap, verbose
+        self.solves, self.first_incumbent_s, self.time_limited = 0, None, False
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.perf_counter(), 0.0)
+
+    def __call__(self, pm: PlacementModel) -> BackendResult:
+        before = time.perf_counter() - self.started
+        result = self.solve_fn(pm.lp, time_limit=max(self.remaining(), 0.05), mip_gap=self.mip_gap,
+                               verbose=self.verbose)
+        self.solves += 1
+        if result.has_solution and self.first_incumbent_s is None:
+            self.first_incumbent_s = before + (result.first_incumbent_s or result.seconds)
+        if result.status in ("feasible", "no_solution"):
+            self.time_limited = True
+        return result
+
+
+def plan_throughput(pm: PlacementModel, x: np.ndarray) -> float:
+    """Bottleneck of the chosen stage types and of the transitions between them."""
+    counts = pm.counts(x)
+    values = list(pm.arcs.throughput[counts > 0])
+    moves = pm.transitions(x)
+    if moves is not None:
+        values += list(pm.arcs.link_throughput[moves > 0])
+    return float(min(values))
+
+
+class Frontier:
+    """C(tau) evaluated lazily with a cache; a point found at tau also answers every tau' <= its throughput."""
+
+    def __init__(self, pm: PlacementModel, run: "Runner", tau_min: float):
+        self.pm, self.run = pm, run
+        values = np.unique(np.r_[pm.arcs.throughput, pm.arcs.link_throughput.ravel()])
+        self.values = values[values >= tau_min * (1 - TOL)]
+        self.points: dict[int, Found | None] = {}
+        self.worst_gap = 0.0
+
+    def at(self, i: int) -> Found | None:
+        tau = self.values[i]
+        for j, p in self.points.items():
+            if j <= i and p is not None and p.throughput >= tau * (1 - TOL):
+                return p
+            if j <= i and p is None:  # infeasible at a lower threshold: infeasible here too
+                return None
+        self.pm.set_threshold(tau * (1 - TOL))
+        result = self.run(self.pm)
+        point = None
+        if result.has_solution:
+            point = Found(result.x, float(self.pm.lp.c @ result.x), plan_throughput(self.pm, result.x), result.gap)
+            self.worst_gap = max(self.worst_gap, result.gap)
+        elif result.status == "no_solution":
+            self.worst_gap = math.inf
+        self.points[i] = point
+        return point
+
+
+def best_first(frontier: Frontier, objective: Objective, budget: float = math.inf,
+               ratio_cap: float = math.inf) -> Found | None:
+    """Exact optimum of a monotone objective over the frontier, with $/h <= budget and $/h / T <= ratio_cap."""
+    values = frontier.values
+    if not len(values):
+        return None
+    best: Found | None = None
+    heap = [(objective(0.0, values[-1]), 0, len(values) - 1, 0.0)]
+    while heap:
+        bound, i, j, c_lo = heapq.heappop(heap)
+        if best is not None and bound >= objective(best.cost, best.throughput) - TOL * abs(bound):
+            break
+        if frontier.run.remaining() <= 0:
+            frontier.worst_gap = math.inf
+            break
+        m = (i + j) // 2
+        p = frontier.at(m)
+        if m > i:
+            heapq.heappush(heap, (objective(c_lo, values[m - 1]), i, m - 1, c_lo))
+        if p is None or p.cost > budget * (1 + TOL):
+            continue  # infeasible (or over budget) here, hence for every higher threshold too
+        if p.cost <= ratio_cap * p.throughput * (1 + TOL) and (
+                best is None or objective(p.cost, p.throughput) < objective(best.cost, best.throughput)):
+            best = p
+        k = int(np.searchsorted(values, p.throughput * (1 + TOL), side="right"))
+        if k <= j:
+            heapq.heappush(heap, (objective(p.cost, values[j]), k, j, p.cost))
+    if best is not None:
+        best.gap = frontier.worst_gap
+    return best
+
+
+def ratio_objective(cost: float, throughput: float) -> float:
+    return cost / throughput if throughput > 0 else math.inf
+
+
+def weighted_objective(scenario: Scenario) -> Objective:
+    s = scenario.settings
+    w = s.cost_throughput_weight
+    return lambda cost, thr: w * cost / s.cost_normalization - (1 - w) * thr / s.throughput_normalization
+
+
+def throughput_objective(cost: float, throughput: float) -> float:
+    return -throughput + TOL * cost
+
+
+def ratio_cap(scenario: Scenario) -> float:
+    """$/h per tok/s allowed by max_cost_per_million_token and max_total_cost (both ratio limits)."""
+    s, w = scenario.settings, scenario.workload
+    return min(s.max_cost_per_million_token * 3600 / 1e6, s.max_total_cost * 3600 / w.total_tokens_to_process)
+
+
+def min_throughput(scenario: Scenario) -> float:
+    """Demand and max_total_runtime_hours both set a floor on tok/s."""
+    s, w = scenario.settings, scenario.workload
+    floor = w.throughput_demand
+    if math.isfinite(s.max_total_runtime_hours):
+        floor = max(floor, w.total_tokens_to_process / (3600 * s.max_total_runtime_hours))
+    return floor
+
+
+def enumeration(frontier: Frontier, scenario: Scenario) -> Found | None:
+    """The older solver's method: max tok/s at competitive budget points, keep the best $/token."""
+    cap = ratio_cap(scenario)
+    ballpark = best_first(frontier, weighted_objective(scenario), ratio_cap=cap)
+    cheapest = best_first(frontier, lambda c, t: c, ratio_cap=cap)
+    if ballpark is None or cheapest is None:
+        return None
+    upper = min(scenario.settings.max_hourly_cost, sum(p.count * p.dollar_per_hour for p in scenario.pools))
+    budgets = {min(max(f * ballpark.cost, cheapest.cost), upper) for f in scenario.settings.budget_factors}
+    best = min((ballpark, cheapest), key=lambda p: p.ratio)
+    for budget in sorted(budgets):
+        candidate = best_first(frontier, throughput_objective, budget=budget, ratio_cap=cap)
+        if candidate is not None and candidate.ratio < best.ratio:
+            best = candidate
+    return best
+
+
+def run_method(method: str, frontier: Frontier, scenario: Scenario) -> Found | None:
+    cap = ratio_cap(scenario)
+    if method == "exact":
+        return best_first(frontier, ratio_objective, ratio_cap=cap)
+    if method == "enumeration":
+        return enumeration(frontier, scenario)
+    if method == "weighted":
+        return best_first(frontier, weighted_objective(scenario), ratio_cap=cap)
+    if method == "throughput":
+        return best_first(frontier, throughput_objective, ratio_cap=cap)
+    raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+
+
+def score(method: str, scenario: Scenario) -> Callable[[Placement], float]:
+    """How plans of different batch sizes compare under a method (lower is better)."""
+    if method == "throughput":
+        return lambda p: throughput_objective(p.dollar_per_hour, p.tokens_per_s)
+    if method == "weighted":
+        objective = weighted_objective(scenario)
+        return lambda p: objective(p.dollar_per_hour, p.tokens_per_s)
+    return lambda p: p.cost_per_million_tokens
+
+
+@contextmanager
+def only_pool(pm: PlacementModel, pool_index: int):
+    """Temporarily allow stages of one pool only (homogeneous baseline) without rebuilding the model."""
+    pm.allowed = pm.arcs.pool == pool_index
+    try:
+        yield
+    finally:
+        pm.allowed = np.ones(len(pm.arcs), dtype=bool)
+
+
+def to_placement(scenario: Scenario, pm: PlacementModel, f: Found, perf: PerformanceModel) -> Placement:
+    stages = ordered_stages(pm.arcs, pm.counts(f.x), pm.transitions(f.x))
+    return placement_from_stages(scenario, stages, pm.arcs.batch, perf)
+
+
+def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", backend: str = "highs",
+          time_limit: float | None = None, compare: bool = True, verbose: bool = False,
+          progress: Callable[[str], None] | None = None) -> Outcome:
+    """Run `method` at every batch size; keep the best plan, plus the exact and homogeneous baselines."""
+    s = scenario.settings
+    run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose)
+    results: list[BatchResult] = []
+    pick = score(method, scenario)
+    best: Placement | None = None
+    best_gap = 0.0
+    exact_best: Placement | None = None
+    best_model: PlacementModel | None = None
+    for batch in scenario.workload.batch_sizes:
+        if progress:
+            progress(f"batch {batch}: building candidates")
+        arcs = build_arcs(scenario, batch, perf)
+        if len(arcs) == 0:
+            results.append(BatchResult(batch, None, math.inf, 0, 0, 0, arcs.quantized, note="no stage fits memory"))
+            continue
+        pm = build_model(scenario, arcs)
+        frontier = Frontier(pm, run, min_throughput(scenario))
+        if progress:
+            progress(f"batch {batch}: {method} over {len(arcs)} stage types")
+        solves_before = run.solves
+        f = run_method(method, frontier, scenario)
+        placement = to_placement(scenario, pm, f, perf) if f else None
+        entry = BatchResult(batch, placement, f.gap if f else math.inf, len(arcs), pm.lp.shape[1], pm.lp.shape[0],
+                            arcs.quantized, note="" if f else "infeasible")
+        if placement and (best is None or pick(placement) < pick(best)):
+            best, best_gap, best_model = placement, f.gap, pm
+        if compare and f is not None:
+            exact = f if method == "exact" else best_first(frontier, ratio_objective, ratio_cap=ratio_cap(scenario))
+            if exact is not None:
+                exact_placement = to_placement(scenario, pm, exact, perf)
+                entry.exact_cost_per_million_tokens = exact_placement.cost_per_million_tokens
+                if exact_best is None or exact_placement.cost_per_million_tokens < exact_best.cost_per_million_tokens:
+                    exact_best = exact_placement
+        entry.solves = run.solves - solves_before
+        results.append(entry)
+    homogeneous = _best_homogeneous(scenario, best_model, run, perf) if compare and best_model else None
+    return Outcome(method=method, backend=backend, placement=best, batches=results,
+                   seconds=time.perf_counter() - run.started, solves=run.solves, gap=best_gap,
+                   first_incumbent_s=run.first_incumbent_s, time_limited=run.time_limited, exact=exact_best,
+                   homogeneous=homogeneous)
+
+
+def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf: PerformanceModel
+                      ) -> Placement | None:
+    """Best $/token using one pool only, at the chosen plan's batch size."""
+    incumbent: Placement | None = None
+    for g in np.unique(pm.arcs.pool):
+        with only_pool(pm, int(g)):
+            f = best_first(Frontier(pm, run, min_throughput(scenario)), ratio_objective,
+                           ratio_cap=ratio_cap(scenario))
+        if f is not None:
+            candidate = to_placement(scenario, pm, f, perf)
+            if incumbent is None or candidate.cost_per_million_tokens < incumbent.cost_per_million_tokens:
+                incumbent = candidate
+    return incumbent

@@ -1,0 +1,91 @@
+"""Roofline performance model (seed 001): every kernel takes max(FLOPs / compute, bytes / bandwidth).
+
+Prefill of B prompts of I tokens is compute-bound (2 x params x tokens plus the causal attention term); a decode
+step reads the weights once plus the KV cache of the batch and is memory-bound until the batch is large. Tensor
+parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces per layer; the achieved
+fractions of peak (efficiencies) and fixed overheads per layer and per engine step come from the GPU catalog,
+where calibration overwrites them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from solver.catalog import GpuSpec
+from solver.config import ModelArch, Settings, Workload
+from solver.perf import architecture as arch
+from solver.perf.base import StageProfile, register
+
+ALLREDUCE_LATENCY_S = 8e-6  # per ring hop; NCCL small-message latency on NVLink/PCIe
+RUNTIME_RESERVE_GB = 0.5  # CUDA context, NCCL buffers and allocator slack outside the KV cache
+ACTIVATION_BYTES = 2
+
+
+def allreduce_s(num_bytes: float, tp: int, spec: GpuSpec) -> float:
+    """Ring all-reduce: 2(t-1)/t of the data crosses each link, plus 2(t-1) latency hops."""
+    if tp <= 1:
+        return 0.0
+    bandwidth = spec.interconnect_gbps * 1e9 * spec.comm_efficiency
+    return 2 * (tp - 1) / tp * num_bytes / bandwidth + 2 * (tp - 1) * ALLREDUCE_LATENCY_S
+
+
+def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str) -> np.ndarray:
+    """[compute, memory] seconds of one kernel: only the larger of the two counts."""
+    compute = flops / (spec.peak_tflops(precision) * 1e12 * spec.compute_efficiency)
+    memory = num_bytes / (spec.hbm_bandwidth_gbps * 1e9 * spec.memory_efficiency)
+    return np.array([compute, 0.0]) if compute >= memory else np.array([0.0, memory])
+
+
+@register("roofline")
+class RooflineModel:
+    name = "roofline"
+
+    def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
+                      batch: int, settings: Settings) -> StageProfile:
+        m, w, b, t = model, workload, batch, tp
+        inp, out = w.input_tokens, w.output_tokens
+        layer_bytes = arch.layer_weight_gb(m) * 1e9 / t
+        layer_flops = 2 * arch.params_per_layer(m) / t  # per token
+        kv_token_gpu = 2 * arch.kv_heads_per_gpu(m, t) * m.head_dim * m.kv_bytes  # per token per layer per GPU
+        attn_width = m.num_heads * m.head_dim / t
+        overhead = spec.layer_overhead_us * 1e-6
+
+        # Prefill: B prompts of I tokens, processed in chunks of prefill_chunk_tokens.
+        tokens = b * inp
+        chunks = math.ceil(tokens / w.prefill_chunk_tokens)
+        prefill = roofline_parts(tokens * layer_flops + b * 2 * inp * inp * attn_width,
+                                 chunks * layer_bytes + tokens * kv_token_gpu, spec, m.precision)
+        prefill_comm = 2 * allreduce_s(tokens * m.d_model * ACTIVATION_BYTES, t, spec) + chunks * overhead
+
+        # Decode: one step for B sequences at the mean context length of the generation.
+        ctx = inp + (out - 1) / 2
+        decode = roofline_parts(b * (layer_flops + 4 * ctx * attn_width), layer_bytes + b * ctx * kv_token_gpu,
+                                spec, m.precision)
+        decode_comm = 2 * allreduce_s(b * m.d_model * ACTIVATION_BYTES, t, spec)
+
+        layer_parts = np.array([*(prefill + out * decode), prefill_comm - chunks * overhead + out * decode_comm,
+                                chunks * overhead + out * overhead])
+
+        # LM head on the last stage: logits for the last prompt token, then one row per decode step.
+        head_bytes = arch.lm_head_params(m) * m.weight_bytes / t
+        head = roofline_parts(b * 2 * arch.lm_head_params(m) / t, head_bytes, spec, m.precision)
+        head_parts = np.array([*(head * (1 + out)), 0.0, 0.0])
+
+        fixed_gb = (min(tokens, w.prefill_chunk_tokens) * (4 * m.d_model + 3 * m.d_ff / t) * ACTIVATION_BYTES
+                    / 1e9 + RUNTIME_RESERVE_GB)
+        return StageProfile(
+            batch=b, output_tokens=out,
+            prefill_layer_s=float(prefill.sum() + prefill_comm),
+            decode_layer_s=float(decode.sum() + decode_comm + overhead),
+            prefill_head_s=float(head.sum()), decode_head_s=float(head.sum()),
+            step_s=spec.step_overhead_ms * 1e-3,
+            layer_parts=layer_parts, head_parts=head_parts,
+            weight_gb_per_layer=layer_bytes / 1e9,
+            kv_gb_per_layer=b * (inp + out) * kv_token_gpu / 1e9,
+            embed_gb=arch.embedding_params(m) * m.weight_bytes / t / 1e9,
+            head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,  # weights (vLLM loads them even when tied) + fp32 logits
+            fixed_gb=fixed_gb,
+            usable_gb=memory_gb * settings.gpu_memory_utilization,
+        )
