@@ -1,0 +1,31 @@
+"""Shared builders: small scenarios made in code (no files) for property tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver.catalog import load_catalog
+from solver.config import ModelArch, Pool, Scenario, Settings, Workload, pool_bandwidths
+from solver.perf import get_model
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def perf():
+    return get_model("roofline")
+
+
+def make_scenario(catalog, pools: list[tuple[str, int, float, float]], layers: int = 4, layer_gb: float = 2.0,
+                  batch: int = 4, settings: dict | None = None, workload: dict | None = None) -> Scenario:
+    """pools: (gpu_type, count, memory_gb, $/h)."""
+    model = ModelArch(name="test", num_layers=layers, d_model=1024, d_ff=2816, vocab_size=8000, num_heads=8,
+                      num_kv_heads=2, layer_weight_memory_gb=layer_gb)
+    work = Workload(input_tokens=256, output_tokens=64, batch_sizes=[batch], **(workload or {}))
+    s = Settings(**({"tp_degrees": [1, 2]} | (settings or {})))
+    built = [Pool(name=catalog.canonical(g), gpu_type=catalog.canonical(g), count=c, memory_gb=mem,
+                  dollar_per_hour=price, spec=catalog.spec(g)) for g, c, mem, price in pools]
+    return Scenario(model, work, s, built, pool_bandwidths(built, s, None))

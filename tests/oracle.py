@@ -1,0 +1,65 @@
+"""Brute-force oracle for tiny instances: enumerate every pipeline (layer split x pool x TP per stage).
+
+Independent of the candidates, the formulation and the solvers: it asks the performance model for each stage
+and applies the constraints directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from solver.config import Scenario
+from solver.perf.base import PerformanceModel
+from solver.perf.pipeline import link_batch_time_s
+
+
+def compositions(total: int, parts: int, minimum: int):
+    if parts == 1:
+        if total >= minimum:
+            yield (total,)
+        return
+    for first in range(minimum, total - minimum * (parts - 1) + 1):
+        for rest in compositions(total - first, parts - 1, minimum):
+            yield (first, *rest)
+
+
+def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[float, tuple] | None:
+    """(min $/h per tok/s, the pipeline) over all valid pipelines at `batch`, or None when none is valid."""
+    m, w, s = scenario.model, scenario.workload, scenario.settings
+    L = m.num_layers
+    options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees
+               if t <= min(pool.count, pool.spec.gpus_per_node)]
+    profiles = {(g, t): perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
+                for g, t in options}
+    best = None
+    for parts in range(1, min(s.max_pipeline_stages, L) + 1):
+        for sizes in compositions(L, parts, min(s.min_layers_per_stage, L)):
+            for choice in itertools.product(options, repeat=parts):
+                used = {}
+                for g, t in choice:
+                    used[g] = used.get(g, 0) + t
+                if any(used[g] > scenario.pools[g].count for g in used):
+                    continue
+                thr, cost, ok = math.inf, 0.0, True
+                for i, (n, (g, t)) in enumerate(zip(sizes, choice)):
+                    p = profiles[(g, t)]
+                    first, last = i == 0, i == parts - 1
+                    mem = p.memory_gb(n, first, last)
+                    if mem > p.usable_gb or mem < s.min_memory_utilization * p.usable_gb:
+                        ok = False
+                        break
+                    thr = min(thr, p.throughput(n, last) * (1 - s.headroom))
+                    cost += t * scenario.pools[g].dollar_per_hour
+                if not ok:
+                    continue
+                for (g, _), (h, _) in zip(choice, choice[1:]):
+                    seconds = link_batch_time_s(w, m, batch, scenario.bandwidth_gbps[g, h],
+                                                s.link_latency_us * 1e-6)[0]
+                    thr = min(thr, batch * w.output_tokens * (1 - s.headroom) / seconds)
+                if cost > s.max_hourly_cost:
+                    continue
+                ratio = cost / thr
+                if best is None or ratio < best[0]:
+                    best = (ratio, tuple(zip(sizes, choice)))
+    return best
