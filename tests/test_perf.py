@@ -1,0 +1,67 @@
+"""Roofline formulas against known figures and physical monotonicity."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver.config import ModelArch, Settings, Workload
+from solver.perf import StageSpec, evaluate_pipeline
+from solver.perf import architecture as arch
+
+LLAMA_8B = ModelArch(name="llama-3.1-8b", num_layers=32, d_model=4096, d_ff=14336, vocab_size=128256, num_heads=32,
+                     num_kv_heads=8)
+LLAMA_70B = ModelArch(name="llama-3.3-70b", num_layers=80, d_model=8192, d_ff=28672, vocab_size=128256,
+                      num_heads=64, num_kv_heads=8)
+
+
+def test_llama_8b_weights_and_kv():
+    assert arch.total_params(LLAMA_8B) / 1e9 == pytest.approx(8.03, abs=0.01)
+    assert arch.weights_gb(LLAMA_8B) == pytest.approx(16.06, abs=0.05)
+    assert LLAMA_8B.num_layers * arch.kv_bytes_per_token_layer(LLAMA_8B) == 128 * 1024
+
+
+def test_llama_70b_params():
+    assert arch.total_params(LLAMA_70B) / 1e9 == pytest.approx(70.6, abs=0.1)
+
+
+def predict(perf, catalog, model, gpu, tp, pp, batch, inp=2035, out=300):
+    spec = catalog.spec(gpu)
+    step = model.num_layers // pp
+    stages = [StageSpec(gpu, spec, spec.memory_gb, tp, i * step, (i + 1) * step if i < pp - 1 else model.num_layers)
+              for i in range(pp)]
+    work = Workload(input_tokens=inp, output_tokens=out, batch_sizes=[batch])
+    return evaluate_pipeline(model, work, Settings(), stages, [spec.interconnect_gbps] * (pp - 1), batch, perf)
+
+
+def test_throughput_grows_with_batch_and_decode_turns_compute_bound(perf, catalog):
+    rates = [predict(perf, catalog, LLAMA_8B, "H100", 1, 1, b) for b in (1, 8, 64)]
+    assert rates[0].tokens_per_s < rates[1].tokens_per_s < rates[2].tokens_per_s
+    profile = perf.stage_profile(LLAMA_8B, Workload(input_tokens=1, output_tokens=1, batch_sizes=[1]),
+                                 catalog.spec("H100"), 80, 1, 1, Settings())
+    assert profile.layer_parts[1] > profile.layer_parts[0]  # one token: memory-bound
+    big = perf.stage_profile(LLAMA_8B, Workload(input_tokens=1, output_tokens=1, batch_sizes=[4096]),
+                             catalog.spec("H100"), 80, 1, 4096, Settings())
+    assert big.layer_parts[0] > big.layer_parts[1]  # a 4096-token batch: compute-bound
+
+
+def test_tp_reduces_memory_per_gpu(perf, catalog):
+    one = predict(perf, catalog, LLAMA_8B, "H100", 1, 1, 8)
+    two = predict(perf, catalog, LLAMA_8B, "H100", 2, 1, 8)
+    assert max(two.memory_gb_per_gpu) < max(one.memory_gb_per_gpu)
+
+
+def test_70b_does_not_fit_one_h100_but_fits_tp4(perf, catalog):
+    assert not predict(perf, catalog, LLAMA_70B, "H100", 1, 1, 8).fits
+    assert predict(perf, catalog, LLAMA_70B, "H100", 4, 1, 8).fits
+
+
+def test_fp8_halves_weight_memory():
+    fp8 = LLAMA_8B.model_copy(update={"precision": "fp8"})
+    assert arch.weights_gb(fp8) == pytest.approx(arch.weights_gb(LLAMA_8B) / 2)
+
+
+def test_h100_batch1_decode_is_plausible(perf, catalog):
+    """Memory-bound decode of 16 GB at ~2.7 TB/s effective: roughly 100-200 tok/s for one request."""
+    est = predict(perf, catalog, LLAMA_8B, "H100", 1, 1, 1)
+    assert 80 < est.tokens_per_s < 220
+    assert 5 < est.tpot_ms < 12
