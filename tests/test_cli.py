@@ -44,31 +44,31 @@ def test_bad_input_exits_cleanly(args, code, text):
     assert text in result.stderr and "Traceback" not in result.stderr
 
 
+SMALL_MODEL = ("parameter,value\nnum_decoder_layers,4\nd_model,512\nd_hidden,1024\nvocab_size,1000\n"
+               "num_attention_heads,8\ninput_tokens,64\noutput_tokens,16\n")
+
+
+def solve_folder(tmp_path, extra_config: str, pool: str):
+    """Write a 4-layer scenario with extra config rows and a pool file, then run the bare solve on it."""
+    (tmp_path / "config.csv").write_text(SMALL_MODEL + extra_config)
+    (tmp_path / "gpu_pool.csv").write_text(pool)
+    return run("--config-dir", str(tmp_path))
+
+
 def test_unknown_gpu_in_pool_exits_2(tmp_path):
-    (tmp_path / "config.csv").write_text("parameter,value\nnum_decoder_layers,4\nd_model,512\nd_hidden,1024\n"
-                                         "vocab_size,1000\nnum_attention_heads,8\ninput_tokens,64\noutput_tokens,16\n")
-    (tmp_path / "gpu_pool.csv").write_text("gpu_type,count\nH999,2\n")
-    result = run("--config-dir", str(tmp_path))
+    result = solve_folder(tmp_path, "", "gpu_type,count\nH999,2\n")
     assert result.returncode == 2 and "H999" in result.stderr and "row 2" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_infeasible_budget_names_the_constraint(tmp_path):
-    (tmp_path / "config.csv").write_text("parameter,value\nnum_decoder_layers,4\nd_model,512\nd_hidden,1024\n"
-                                         "vocab_size,1000\nnum_attention_heads,8\ninput_tokens,64\noutput_tokens,16\n"
-                                         "max_hourly_cost,0.1\n")
-    (tmp_path / "gpu_pool.csv").write_text("gpu_type,count,memory_gb,dollar_per_hour\nL4,2,24,0.7\n")
-    result = run("--config-dir", str(tmp_path))
+    result = solve_folder(tmp_path, "max_hourly_cost,0.1\n", "gpu_type,count,memory_gb,dollar_per_hour\nL4,2,24,0.7\n")
     assert result.returncode == 3
     assert "max_hourly_cost" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_impossible_memory_is_explained(tmp_path):
-    (tmp_path / "config.csv").write_text("parameter,value\nnum_decoder_layers,4\nd_model,512\nd_hidden,1024\n"
-                                         "vocab_size,1000\nnum_attention_heads,8\ninput_tokens,64\noutput_tokens,16\n"
-                                         "layer_weight_memory_gb,40\n")
-    (tmp_path / "gpu_pool.csv").write_text("gpu_type,count\nT4,2\n")
-    result = run("--config-dir", str(tmp_path))
+    result = solve_folder(tmp_path, "layer_weight_memory_gb,40\n", "gpu_type,count\nT4,2\n")
     assert result.returncode == 3
     assert "largest TP group available holds" in result.stderr
 
