@@ -14,8 +14,8 @@ from rich.table import Table
 
 from solver.catalog import load_catalog
 from solver.config import Settings, Workload, load_settings_and_model
-from solver.perf import StageSpec, evaluate_pipeline, get_model
-from solver.predict_cli import even_split
+from solver.perf import evaluate_pipeline, get_model
+from solver.predict_cli import uniform_layout
 from solver.presets import presets_dir
 
 CALIBRATION = Path(__file__).resolve().parent.parent / "results" / "calibration"
@@ -24,12 +24,10 @@ CALIBRATION = Path(__file__).resolve().parent.parent / "results" / "calibration"
 def predict_row(row, model, catalog, perf) -> float:
     spec = catalog.spec(row.gpu_type)
     settings = Settings(gpu_memory_utilization=0.85)
-    stages = [StageSpec(spec.gpu_type, spec, spec.memory_gb, int(row.tp), a, e)
-              for a, e in even_split(model.num_layers, int(row.pp))]
-    link = spec.interconnect_gbps if row.num_gpus <= spec.gpus_per_node else settings.inter_node_bandwidth_gbps
+    stages, links = uniform_layout(spec, int(row.tp), int(row.pp), model.num_layers, int(row.num_gpus), settings)
     work = Workload(input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
                     batch_sizes=[int(row.batch_size)])
-    return evaluate_pipeline(model, work, settings, stages, [link] * (int(row.pp) - 1), int(row.batch_size),
+    return evaluate_pipeline(model, work, settings, stages, links, int(row.batch_size),
                              perf).tokens_per_s
 
 

@@ -26,6 +26,13 @@ def even_split(num_layers: int, stages: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def uniform_layout(spec, tp: int, pp: int, num_layers: int, gpus: int, settings) -> tuple[list[StageSpec], list[float]]:
+    """`pp` even stages of `tp` GPUs of one type; links use the interconnect while all `gpus` share one node."""
+    stages = [StageSpec(spec.gpu_type, spec, spec.memory_gb, tp, a, e) for a, e in even_split(num_layers, pp)]
+    link = spec.interconnect_gbps if gpus <= spec.gpus_per_node else settings.inter_node_bandwidth_gbps
+    return stages, [link] * (pp - 1)
+
+
 @click.command()
 @click.option("--model", "model_name", required=True, help="Preset name (e.g. llama-3.1-8b) or a config dir.")
 @click.option("--gpu", required=True, help="GPU type from the catalog (e.g. H100).")
@@ -63,13 +70,11 @@ def predict(model_name, gpu, tp, pp, batch_sizes, input_tokens, output_tokens, p
                         output_tokens=output_tokens or workload.output_tokens, batch_sizes=sizes)
         if gpu_memory_utilization:
             settings = settings.model_copy(update={"gpu_memory_utilization": gpu_memory_utilization})
-        stages = [StageSpec(spec.gpu_type, spec, spec.memory_gb, tp, a, e) for a, e in even_split(model.num_layers, pp)]
-        # Stages of one pipeline sit on nodes of gpus_per_node: links inside a node use the interconnect.
-        link = spec.interconnect_gbps if tp * pp <= spec.gpus_per_node else settings.inter_node_bandwidth_gbps
+        stages, links = uniform_layout(spec, tp, pp, model.num_layers, tp * pp, settings)
         perf = get_model("roofline")
         rows = []
         for b in sizes:
-            est = evaluate_pipeline(model, work, settings, stages, [link] * (pp - 1), b, perf)
+            est = evaluate_pipeline(model, work, settings, stages, links, b, perf)
             rows.append({"batch_size": b, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
                          "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.fits,
                          "bound": est.bound, "concurrency": est.concurrency})
