@@ -44,7 +44,7 @@ def main() -> None:
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 table.add_row(preset, method, backend, f"{wall:.2f}", str(outcome.solves), str(first.arcs),
                               str(first.variables), str(first.constraints), f"{cpm:.4f}", f"{rss:.0f}")
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

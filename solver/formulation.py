@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from solver.candidates import ArcSet
+from solver.candidates import FIRST, LAST, MIDDLE, ONLY, ArcSet
 from solver.config import Scenario
 
 
@@ -85,30 +85,126 @@ class _Builder:
                            self.row_names, self.families)
 
 
+@dataclass(frozen=True)
+class StageGroups:
+    """Stage types aggregated into groups (pool, TP, role, a run of consecutive sizes lo..lo+len-1).
+
+    Within a group cost is fixed, memory grows and throughput falls with the size (a StageProfile is affine in
+    the layer count), so at any threshold the allowed sizes are an interval lo..hi(tau): y stages of the group
+    can hold any z layers with lo y <= z <= hi y. Quantized sizes give runs of length one (plain stage types).
+    """
+
+    pool: np.ndarray
+    tp: np.ndarray
+    role: np.ndarray
+    cost: np.ndarray
+    lo: np.ndarray  # smallest size of the run
+    start: np.ndarray  # offsets into `members` (a run's arc indices, by increasing size)
+    members: np.ndarray
+    prefill_slope: np.ndarray  # s per layer and s per stage: latency of a stage = slope n + intercept
+    prefill_intercept: np.ndarray
+    step_slope: np.ndarray
+    step_intercept: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pool)
+
+    @property
+    def length(self) -> np.ndarray:
+        return np.diff(np.r_[self.start, len(self.members)])
+
+    @property
+    def holds_first(self) -> np.ndarray:
+        return (self.role == FIRST) | (self.role == ONLY)
+
+    @property
+    def holds_last(self) -> np.ndarray:
+        return (self.role == LAST) | (self.role == ONLY)
+
+    def of_arc(self) -> np.ndarray:
+        """Group index of every stage type."""
+        group = np.empty(len(self.members), dtype=int)
+        group[self.members] = np.repeat(np.arange(len(self)), self.length)
+        return group
+
+
+def _affine(sizes: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of values over sizes; StageProfile guarantees they are affine."""
+    if len(sizes) == 1:
+        return 0.0, float(values[0])
+    slope = float((values[-1] - values[0]) / (sizes[-1] - sizes[0]))
+    intercept = float(values[0] - slope * sizes[0])
+    if not np.allclose(slope * sizes + intercept, values, rtol=1e-9, atol=1e-12):
+        raise ValueError("stage latency is not affine in the layer count; the performance model breaks "
+                         "the StageProfile contract")
+    return slope, intercept
+
+
+def group_stage_types(arcs: ArcSet) -> StageGroups:
+    """Split stage types into maximal runs of consecutive sizes with non-increasing throughput."""
+    order = np.lexsort((arcs.size, arcs.role, arcs.tp, arcs.pool))
+    key = np.c_[arcs.pool, arcs.tp, arcs.role][order]
+    size, thr = arcs.size[order], arcs.throughput[order]
+    new_run = np.r_[True, (key[1:] != key[:-1]).any(axis=1) | (np.diff(size) != 1) | (np.diff(thr) > 0)]
+    start = np.flatnonzero(new_run)
+    heads = order[start]
+    fits = [_affine(arcs.size[run], values[run]) for values in (arcs.prefill_s, arcs.decode_step_s)
+            for run in np.split(order, start[1:])]
+    slopes = np.array(fits).reshape(2, len(start), 2)
+    return StageGroups(pool=arcs.pool[heads], tp=arcs.tp[heads], role=arcs.role[heads], cost=arcs.cost[heads],
+                       lo=arcs.size[heads], start=start, members=order,
+                       prefill_slope=slopes[0, :, 0], prefill_intercept=slopes[0, :, 1],
+                       step_slope=slopes[1, :, 0], step_intercept=slopes[1, :, 1])
+
+
 @dataclass
 class PlacementModel:
     """The MILP plus what methods need to move the threshold and budget and to read solutions back."""
 
     lp: LinearModel
     arcs: ArcSet
-    x: np.ndarray
+    groups: StageGroups
+    y: np.ndarray  # stages per group
+    z: np.ndarray  # layers per group
+    hi_entries: np.ndarray  # positions in lp.A.data of the -hi coefficients of the rows z - hi y <= 0
     w: np.ndarray | None  # pool x pool transition counts (None when no link can ever bind)
     budget_row: int
-    x_ub: np.ndarray
-    allowed: np.ndarray  # stage types allowed at all (homogeneous baselines switch pools off)
+    y_ub: np.ndarray
+    allowed: np.ndarray  # groups allowed at all (homogeneous baselines switch pools off)
 
     def set_threshold(self, tau: float) -> None:
-        """Only stage types and links sustaining at least `tau` tok/s may be used."""
-        fast = (self.arcs.throughput >= tau) & self.allowed
-        self.lp.ub[self.x] = np.where(fast, self.x_ub, 0.0)
+        """Only stage sizes and links sustaining at least `tau` tok/s may be used: hi(tau) per group."""
+        g = self.groups
+        fast = (self.arcs.throughput[g.members] >= tau).astype(int)
+        usable = np.add.reduceat(fast, g.start)  # a prefix of each run, as throughput falls with size
+        self.lp.ub[self.y] = np.where((usable > 0) & self.allowed, self.y_ub, 0.0)
+        self.lp.A.data[self.hi_entries] = -(g.lo + np.maximum(usable, 1) - 1)
         if self.w is not None:
-            self.lp.ub[self.w.ravel()] = np.where(self.arcs.link_throughput.ravel() >= tau, self.x_ub.max(), 0.0)
+            self.lp.ub[self.w.ravel()] = np.where(self.arcs.link_throughput.ravel() >= tau, self.y_ub.max(), 0.0)
+
+    def thresholds(self) -> np.ndarray:
+        """Sorted distinct throughputs of the allowed stage types and of the links between their pools: the only
+        thresholds where C(tau) can change."""
+        arcs = self.allowed[self.groups.of_arc()]
+        pools = np.unique(self.arcs.pool[arcs])
+        links = self.arcs.link_throughput[np.ix_(pools, pools)] if self.w is not None else []
+        return np.unique(np.r_[self.arcs.throughput[arcs], np.ravel(links)])
 
     def set_budget(self, max_hourly_cost: float) -> None:
         self.lp.row_hi[self.budget_row] = max_hourly_cost
 
     def counts(self, solution: np.ndarray) -> np.ndarray:
-        return np.rint(solution[self.x]).astype(int)
+        """Stages per stage type: each group's z layers split as evenly as possible over its y stages (the
+        split that keeps the group's slowest stage fastest)."""
+        g = self.groups
+        stages, layers = np.rint(solution[self.y]).astype(int), np.rint(solution[self.z]).astype(int)
+        result = np.zeros(len(self.arcs), dtype=int)
+        for k in np.flatnonzero(stages):
+            small, extra = divmod(int(layers[k]), int(stages[k]))
+            for size, how_many in ((small, stages[k] - extra), (small + 1, extra)):
+                if how_many:
+                    result[g.members[g.start[k] + size - g.lo[k]]] += how_many
+        return result
 
     def transitions(self, solution: np.ndarray) -> np.ndarray | None:
         return None if self.w is None else np.rint(solution[self.w]).astype(int)
@@ -116,32 +212,39 @@ class PlacementModel:
 
 # --- constraint families --------------------------------------------------------------------------------------
 
-def add_cover(b: _Builder, arcs: ArcSet, x: np.ndarray) -> None:
-    """One first stage, one last stage (or one stage that is both), and the sizes add up to all L layers."""
+def add_cover(b: _Builder, groups: StageGroups, y: np.ndarray, z: np.ndarray, num_layers: int) -> np.ndarray:
+    """One first stage, one last stage (or one stage that is both), each group's layers within its stages'
+    sizes, and the layers add up to all L. Returns the rows z_k - hi_k y_k <= 0 that the threshold moves."""
     first = len(b.row_lo)
-    b.add_row("one_first_stage", x[arcs.holds_first], 1.0, 1.0, 1.0)
-    b.add_row("one_last_stage", x[arcs.holds_last], 1.0, 1.0, 1.0)
-    b.add_row("all_layers", x, arcs.size, arcs.num_layers, arcs.num_layers)
+    b.add_row("one_first_stage", y[groups.holds_first], 1.0, 1.0, 1.0)
+    b.add_row("one_last_stage", y[groups.holds_last], 1.0, 1.0, 1.0)
+    b.add_row("all_layers", z, 1.0, num_layers, num_layers)
+    hi = groups.lo + groups.length - 1
+    for k in range(len(groups)):
+        b.add_row(f"size_min[{k}]", [z[k], y[k]], [1.0, -groups.lo[k]], lo=0.0)
+    hi_rows = [b.add_row(f"size_max[{k}]", [z[k], y[k]], [1.0, -hi[k]], hi=0.0) for k in range(len(groups))]
     b.family("cover", first)
+    return np.array(hi_rows, dtype=int)
 
 
-def add_stage_limit(b: _Builder, x: np.ndarray, max_stages: int) -> None:
+def add_stage_limit(b: _Builder, y: np.ndarray, max_stages: int) -> None:
     """At most max_pipeline_stages stages."""
     first = len(b.row_lo)
-    b.add_row("max_stages", x, 1.0, hi=max_stages)
+    b.add_row("max_stages", y, 1.0, hi=max_stages)
     b.family("max_stages", first)
 
 
-def add_gpu_supply(b: _Builder, scenario: Scenario, arcs: ArcSet, x: np.ndarray) -> None:
-    """For each pool g: sum of tp_k x_k over stage types on g <= count_g."""
+def add_gpu_supply(b: _Builder, scenario: Scenario, groups: StageGroups, y: np.ndarray) -> None:
+    """For each pool g: sum of tp_k y_k over groups on g <= count_g."""
     first = len(b.row_lo)
     for g, pool in enumerate(scenario.pools):
-        on_pool = arcs.pool == g
-        b.add_row(f"gpus[{pool.name}]", x[on_pool], arcs.tp[on_pool], hi=pool.count)
+        on_pool = groups.pool == g
+        b.add_row(f"gpus[{pool.name}]", y[on_pool], groups.tp[on_pool], hi=pool.count)
     b.family("gpu_supply", first)
 
 
-def add_stage_order(b: _Builder, scenario: Scenario, arcs: ArcSet, x: np.ndarray, max_stages: int) -> np.ndarray:
+def add_stage_order(b: _Builder, scenario: Scenario, groups: StageGroups, y: np.ndarray, max_stages: int
+                    ) -> np.ndarray:
     """Consecutive stages g -> h form an Eulerian trail over pools from the first stage's pool to the last's:
     out-degree(g) = stages on g - [last on g], in-degree(g) = stages on g - [first on g], and a flow from a
     virtual source through the used transitions reaches every stage (no detached cycles)."""
@@ -152,16 +255,16 @@ def add_stage_order(b: _Builder, scenario: Scenario, arcs: ArcSet, x: np.ndarray
     f = b.add_vars([f"f[{g},{h}]" for g in range(pools) for h in range(pools)], 0.0, max_stages, False)
     f = f.reshape(pools, pools)
     source = b.add_vars([f"f[src,{g}]" for g in range(pools)], 0.0, max_stages, False)
-    b.add_row("flow_source", np.r_[source, x], np.r_[np.ones(pools), -np.ones(len(x))], 0.0, 0.0)
+    b.add_row("flow_source", np.r_[source, y], np.r_[np.ones(pools), -np.ones(len(y))], 0.0, 0.0)
     for g in range(pools):
-        on = arcs.pool == g
-        b.add_row(f"out_degree[{g}]", np.r_[w[g, :], x[on]], np.r_[np.ones(pools), -1.0 + arcs.holds_last[on]],
+        on = groups.pool == g
+        b.add_row(f"out_degree[{g}]", np.r_[w[g, :], y[on]], np.r_[np.ones(pools), -1.0 + groups.holds_last[on]],
                   0.0, 0.0)
-        b.add_row(f"in_degree[{g}]", np.r_[w[:, g], x[on]], np.r_[np.ones(pools), -1.0 + arcs.holds_first[on]],
+        b.add_row(f"in_degree[{g}]", np.r_[w[:, g], y[on]], np.r_[np.ones(pools), -1.0 + groups.holds_first[on]],
                   0.0, 0.0)
-        b.add_row(f"source_only_first[{g}]", np.r_[source[g], x[on & arcs.holds_first]],
-                  np.r_[1.0, -np.full((on & arcs.holds_first).sum(), max_stages)], hi=0.0)
-        b.add_row(f"flow_balance[{g}]", np.r_[source[g], f[:, g], f[g, :], x[on]],
+        b.add_row(f"source_only_first[{g}]", np.r_[source[g], y[on & groups.holds_first]],
+                  np.r_[1.0, -np.full((on & groups.holds_first).sum(), max_stages)], hi=0.0)
+        b.add_row(f"flow_balance[{g}]", np.r_[source[g], f[:, g], f[g, :], y[on]],
                   np.r_[1.0, np.ones(pools), -np.ones(pools), -np.ones(on.sum())], 0.0, 0.0)
         for h in range(pools):
             b.add_row(f"flow_on_used[{g},{h}]", [f[g, h], w[g, h]], [1.0, -max_stages], hi=0.0)
@@ -169,36 +272,38 @@ def add_stage_order(b: _Builder, scenario: Scenario, arcs: ArcSet, x: np.ndarray
     return w
 
 
-def add_budget(b: _Builder, arcs: ArcSet, x: np.ndarray, max_hourly_cost: float) -> int:
-    """Sum of $/h of the chosen stages <= budget (the row the enumeration method moves)."""
+def add_budget(b: _Builder, groups: StageGroups, y: np.ndarray, max_hourly_cost: float) -> int:
+    """Sum of $/h of the chosen stages <= budget."""
     first = len(b.row_lo)
-    row = b.add_row("budget", x, arcs.cost, hi=max_hourly_cost)
+    row = b.add_row("budget", y, groups.cost, hi=max_hourly_cost)
     b.family("budget", first)
     return row
 
 
-def add_latency_slos(b: _Builder, scenario: Scenario, arcs: ArcSet, x: np.ndarray, w: np.ndarray | None) -> None:
-    """TTFT and TPOT add up over stages and transfers: sum_k t_k x_k + sum_gh t_gh w_gh <= SLO."""
+def add_latency_slos(b: _Builder, scenario: Scenario, arcs: ArcSet, groups: StageGroups, y: np.ndarray,
+                     z: np.ndarray, w: np.ndarray | None) -> None:
+    """TTFT and TPOT add up over stages and transfers; a group's stages take slope z + intercept y in total:
+    sum_k (slope_k z_k + intercept_k y_k) + sum_gh t_gh w_gh <= SLO."""
     wl = scenario.workload
     first = len(b.row_lo)
     links = (lambda times: (w.ravel(), times.ravel()) if w is not None else ([], []))
-    if math.isfinite(wl.ttft_slo_ms):
-        cols, vals = links(arcs.link_prefill_s)
-        b.add_row("ttft_slo", np.r_[x, cols], np.r_[arcs.prefill_s, vals], hi=wl.ttft_slo_ms / 1e3)
-    if math.isfinite(wl.tpot_slo_ms):
-        cols, vals = links(arcs.link_step_s)
-        b.add_row("tpot_slo", np.r_[x, cols], np.r_[arcs.decode_step_s, vals], hi=wl.tpot_slo_ms / 1e3)
+    for name, limit_ms, slope, intercept, link_s in (
+            ("ttft_slo", wl.ttft_slo_ms, groups.prefill_slope, groups.prefill_intercept, arcs.link_prefill_s),
+            ("tpot_slo", wl.tpot_slo_ms, groups.step_slope, groups.step_intercept, arcs.link_step_s)):
+        if math.isfinite(limit_ms):
+            cols, vals = links(link_s)
+            b.add_row(name, np.r_[z, y, cols], np.r_[slope, intercept, vals], hi=limit_ms / 1e3)
     b.family("latency_slo", first)
 
 
-def add_uniform_tp(b: _Builder, arcs: ArcSet, x: np.ndarray, max_stages: int) -> None:
+def add_uniform_tp(b: _Builder, groups: StageGroups, y: np.ndarray, max_stages: int) -> None:
     """vLLM runs one TP degree for every pipeline stage: pick u_t, and stages only with tp = t."""
     first = len(b.row_lo)
-    degrees = sorted(set(arcs.tp.tolist()))
+    degrees = sorted(set(groups.tp.tolist()))
     u = b.add_vars([f"u[{t}]" for t in degrees], 0.0, 1.0, True)
     b.add_row("one_tp_degree", u, 1.0, 1.0, 1.0)
     for t, u_t in zip(degrees, u):
-        with_t = x[arcs.tp == t]
+        with_t = y[groups.tp == t]
         b.add_row(f"uniform_tp[{t}]", np.r_[with_t, u_t], np.r_[np.ones(len(with_t)), -max_stages], hi=0.0)
     b.family("vllm_uniform_tp", first)
 
@@ -210,26 +315,35 @@ def links_can_matter(scenario: Scenario, arcs: ArcSet) -> bool:
     return slo or bool(len(arcs) and arcs.link_throughput.min() < arcs.throughput.max())
 
 
+def _data_positions(A: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Where A[row, col] sits in A.data, so a coefficient can be changed without rebuilding the matrix."""
+    return np.array([A.indptr[r] + int(np.flatnonzero(A.indices[A.indptr[r]:A.indptr[r + 1]] == c)[0])
+                     for r, c in zip(rows, cols)], dtype=int)
+
+
 def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
     """Assemble the MILP for one batch size from the constraint families; objective: $/h."""
     s = scenario.settings
     S = s.max_pipeline_stages
+    groups = group_stage_types(arcs)
     b = _Builder()
-    # No more copies of a stage type than fit in the layers and in its pool.
+    # No more stages of a group than fit in the layers and in its pool; one first, one last.
     counts = np.array([p.count for p in scenario.pools])
-    x_ub = np.minimum(np.minimum(arcs.num_layers // np.maximum(arcs.size, 1), counts[arcs.pool] // arcs.tp), S)
-    x_ub = np.where(arcs.role == 1, x_ub, np.minimum(x_ub, 1)).astype(float)
-    x = b.add_vars([f"x[n{n},{scenario.pools[g].name},tp{t},r{r}]" for n, g, t, r in
-                    zip(arcs.size, arcs.pool, arcs.tp, arcs.role)], 0.0, x_ub, True)
-    add_cover(b, arcs, x)
-    add_stage_limit(b, x, S)
-    add_gpu_supply(b, scenario, arcs, x)
-    w = add_stage_order(b, scenario, arcs, x, S) if links_can_matter(scenario, arcs) else None
-    budget = add_budget(b, arcs, x, s.max_hourly_cost)
-    add_latency_slos(b, scenario, arcs, x, w)
+    y_ub = np.minimum(np.minimum(arcs.num_layers // np.maximum(groups.lo, 1), counts[groups.pool] // groups.tp), S)
+    y_ub = np.where(groups.role == MIDDLE, y_ub, np.minimum(y_ub, 1)).astype(float)
+    names = [f"{scenario.pools[g].name},tp{t},r{r},n{lo}+" for g, t, r, lo in
+             zip(groups.pool, groups.tp, groups.role, groups.lo)]
+    y = b.add_vars([f"y[{n}]" for n in names], 0.0, y_ub, True)
+    z = b.add_vars([f"z[{n}]" for n in names], 0.0, arcs.num_layers, True)
+    hi_rows = add_cover(b, groups, y, z, arcs.num_layers)
+    add_stage_limit(b, y, S)
+    add_gpu_supply(b, scenario, groups, y)
+    w = add_stage_order(b, scenario, groups, y, S) if links_can_matter(scenario, arcs) else None
+    budget = add_budget(b, groups, y, s.max_hourly_cost)
+    add_latency_slos(b, scenario, arcs, groups, y, z, w)
     if s.vllm_deployable:
-        add_uniform_tp(b, arcs, x, S)
+        add_uniform_tp(b, groups, y, S)
     lp = b.build()
-    lp.c[x] = arcs.cost
-    return PlacementModel(lp=lp, arcs=arcs, x=x, w=w, budget_row=budget, x_ub=x_ub,
-                          allowed=np.ones(len(arcs), dtype=bool))
+    lp.c[y] = groups.cost
+    return PlacementModel(lp=lp, arcs=arcs, groups=groups, y=y, z=z, hi_entries=_data_positions(lp.A, hi_rows, y),
+                          w=w, budget_row=budget, y_ub=y_ub, allowed=np.ones(len(groups), dtype=bool))

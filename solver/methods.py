@@ -122,7 +122,7 @@ class Frontier:
 
     def __init__(self, pm: PlacementModel, run: "Runner", tau_min: float):
         self.pm, self.run = pm, run
-        values = np.unique(np.r_[pm.arcs.throughput, pm.arcs.link_throughput.ravel()])
+        values = pm.thresholds()
         self.values = values[values >= tau_min * (1 - TOL)]
         self.points: dict[int, Found | None] = {}
         self.worst_gap = 0.0
@@ -147,8 +147,9 @@ class Frontier:
 
 
 def best_first(frontier: Frontier, objective: Objective, budget: float = math.inf,
-               ratio_cap: float = math.inf) -> Found | None:
-    """Exact optimum of a monotone objective over the frontier, with $/h <= budget and $/h / T <= ratio_cap."""
+               ratio_cap: float = math.inf, to_beat: float = math.inf) -> Found | None:
+    """Exact optimum of a monotone objective over the frontier, with $/h <= budget and $/h / T <= ratio_cap;
+    None when no plan has an objective below `to_beat` (a value already reached elsewhere)."""
     values = frontier.values
     if not len(values):
         return None
@@ -156,7 +157,8 @@ def best_first(frontier: Frontier, objective: Objective, budget: float = math.in
     heap = [(objective(0.0, values[-1]), 0, len(values) - 1, 0.0)]
     while heap:
         bound, i, j, c_lo = heapq.heappop(heap)
-        if best is not None and bound >= objective(best.cost, best.throughput) - TOL * abs(bound):
+        target = objective(best.cost, best.throughput) if best is not None else to_beat
+        if bound >= target - TOL * abs(bound):
             break
         if frontier.run.remaining() <= 0:
             frontier.worst_gap = math.inf
@@ -167,8 +169,7 @@ def best_first(frontier: Frontier, objective: Objective, budget: float = math.in
             heapq.heappush(heap, (objective(c_lo, values[m - 1]), i, m - 1, c_lo))
         if p is None or p.cost > budget * (1 + TOL):
             continue  # infeasible (or over budget) here, hence for every higher threshold too
-        if p.cost <= ratio_cap * p.throughput * (1 + TOL) and (
-                best is None or objective(p.cost, p.throughput) < objective(best.cost, best.throughput)):
+        if p.cost <= ratio_cap * p.throughput * (1 + TOL) and objective(p.cost, p.throughput) < target:
             best = p
         k = int(np.searchsorted(values, p.throughput * (1 + TOL), side="right"))
         if k <= j:
@@ -224,37 +225,30 @@ def enumeration(frontier: Frontier, scenario: Scenario) -> Found | None:
     return best
 
 
-def run_method(method: str, frontier: Frontier, scenario: Scenario) -> Found | None:
-    cap = ratio_cap(scenario)
-    if method == "exact":
-        return best_first(frontier, ratio_objective, ratio_cap=cap)
+def method_objective(method: str, scenario: Scenario) -> Objective:
+    """How a method ranks plans, also across batch sizes (lower is better); enumeration keeps the best $/token."""
+    objectives = {"exact": ratio_objective, "enumeration": ratio_objective,
+                  "weighted": weighted_objective(scenario), "throughput": throughput_objective}
+    if method not in objectives:
+        raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    return objectives[method]
+
+
+def run_method(method: str, frontier: Frontier, scenario: Scenario, to_beat: float = math.inf) -> Found | None:
+    """The method's plan on one frontier; exact searches skip plans whose objective is not below `to_beat`."""
     if method == "enumeration":
         return enumeration(frontier, scenario)
-    if method == "weighted":
-        return best_first(frontier, weighted_objective(scenario), ratio_cap=cap)
-    if method == "throughput":
-        return best_first(frontier, throughput_objective, ratio_cap=cap)
-    raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
-
-
-def score(method: str, scenario: Scenario) -> Callable[[Placement], float]:
-    """How plans of different batch sizes compare under a method (lower is better)."""
-    if method == "throughput":
-        return lambda p: throughput_objective(p.dollar_per_hour, p.tokens_per_s)
-    if method == "weighted":
-        objective = weighted_objective(scenario)
-        return lambda p: objective(p.dollar_per_hour, p.tokens_per_s)
-    return lambda p: p.cost_per_million_tokens
+    return best_first(frontier, method_objective(method, scenario), ratio_cap=ratio_cap(scenario), to_beat=to_beat)
 
 
 @contextmanager
 def only_pool(pm: PlacementModel, pool_index: int):
     """Temporarily allow stages of one pool only (homogeneous baseline) without rebuilding the model."""
-    pm.allowed = pm.arcs.pool == pool_index
+    pm.allowed = pm.groups.pool == pool_index
     try:
         yield
     finally:
-        pm.allowed = np.ones(len(pm.arcs), dtype=bool)
+        pm.allowed = np.ones(len(pm.groups), dtype=bool)
 
 
 def to_placement(scenario: Scenario, pm: PlacementModel, f: Found, perf: PerformanceModel) -> Placement:
@@ -262,19 +256,30 @@ def to_placement(scenario: Scenario, pm: PlacementModel, f: Found, perf: Perform
     return placement_from_stages(scenario, stages, pm.arcs.batch, perf)
 
 
+@dataclass
+class _Searched:
+    """One batch size's model and frontier, kept so the exact baseline reuses their cached MILP solves."""
+
+    entry: BatchResult
+    pm: PlacementModel
+    frontier: Frontier
+    found: Found | None
+
+
 def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", backend: str = "highs",
           time_limit: float | None = None, compare: bool = True, verbose: bool = False,
           progress: Callable[[str], None] | None = None) -> Outcome:
-    """Run `method` at every batch size; keep the best plan, plus the exact and homogeneous baselines."""
+    """Run `method` at every batch size (largest first) and keep the best plan, plus the exact and homogeneous
+    baselines. Exact searches only look for plans that beat the best batch so far: a batch that cannot is
+    reported as such rather than solved to the end."""
     s = scenario.settings
     run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose)
+    objective = method_objective(method, scenario)
+    value = (lambda f: objective(f.cost, f.throughput) if f is not None else math.inf)
+    searched: list[_Searched] = []
     results: list[BatchResult] = []
-    pick = score(method, scenario)
-    best: Placement | None = None
-    best_gap = 0.0
-    exact_best: Placement | None = None
-    best_model: PlacementModel | None = None
-    for batch in scenario.workload.batch_sizes:
+    best: _Searched | None = None
+    for batch in sorted(scenario.workload.batch_sizes, reverse=True):
         if progress:
             progress(f"batch {batch}: building candidates")
         arcs = build_arcs(scenario, batch, perf)
@@ -286,38 +291,56 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
         if progress:
             progress(f"batch {batch}: {method} over {len(arcs)} stage types")
         solves_before = run.solves
-        f = run_method(method, frontier, scenario)
-        placement = to_placement(scenario, pm, f, perf) if f else None
-        entry = BatchResult(batch, placement, f.gap if f else math.inf, len(arcs), pm.lp.shape[1], pm.lp.shape[0],
-                            arcs.quantized, note="" if f else "infeasible")
-        if placement and (best is None or pick(placement) < pick(best)):
-            best, best_gap, best_model = placement, f.gap, pm
-        if compare and f is not None:
-            exact = f if method == "exact" else best_first(frontier, ratio_objective, ratio_cap=ratio_cap(scenario))
-            if exact is not None:
-                exact_placement = to_placement(scenario, pm, exact, perf)
-                entry.exact_cost_per_million_tokens = exact_placement.cost_per_million_tokens
-                if exact_best is None or exact_placement.cost_per_million_tokens < exact_best.cost_per_million_tokens:
-                    exact_best = exact_placement
+        f = run_method(method, frontier, scenario, to_beat=value(best.found) if best else math.inf)
+        entry = BatchResult(batch, to_placement(scenario, pm, f, perf) if f else None, f.gap if f else math.inf,
+                            len(arcs), pm.lp.shape[1], pm.lp.shape[0], arcs.quantized,
+                            note="" if f else _why_none(frontier, best.entry.batch if best else None))
         entry.solves = run.solves - solves_before
+        here = _Searched(entry, pm, frontier, f)
+        searched.append(here)
         results.append(entry)
-    homogeneous = _best_homogeneous(scenario, best_model, run, perf) if compare and best_model else None
-    return Outcome(method=method, backend=backend, placement=best, batches=results,
-                   seconds=time.perf_counter() - run.started, solves=run.solves, gap=best_gap,
-                   first_incumbent_s=run.first_incumbent_s, time_limited=run.time_limited, exact=exact_best,
-                   homogeneous=homogeneous)
+        if f is not None and value(f) < value(best.found if best else None):
+            best = here
+    exact_best = _exact_baseline(scenario, searched, method, perf) if compare else None
+    homogeneous = _best_homogeneous(scenario, best.pm, run, perf) if compare and best else None
+    return Outcome(method=method, backend=backend, placement=best.entry.placement if best else None,
+                   batches=sorted(results, key=lambda b: b.batch), seconds=time.perf_counter() - run.started,
+                   solves=run.solves, gap=best.found.gap if best else 0.0, first_incumbent_s=run.first_incumbent_s,
+                   time_limited=run.time_limited, exact=exact_best, homogeneous=homogeneous)
+
+
+def _why_none(frontier: Frontier, best_batch: int | None) -> str:
+    """No plan at a batch size: infeasible, or (searched with a bound) no better than another batch size."""
+    if best_batch is None or frontier.points.get(0, False) is None:
+        return "infeasible"
+    return f"no better than batch {best_batch}"
+
+
+def _exact_baseline(scenario: Scenario, searched: list[_Searched], method: str, perf: PerformanceModel
+                    ) -> Placement | None:
+    """The exact $/token optimum over all batch sizes. Batches are visited from the method's best $/token on, each
+    search only looking for plans that beat the best so far; a batch's exact figure is filled in where searched."""
+    cap = ratio_cap(scenario)
+    exact: Found | None = None
+    placement: Placement | None = None
+    for item in sorted(searched, key=lambda x: x.found.ratio if x.found else math.inf):
+        f = item.found if method == "exact" else best_first(item.frontier, ratio_objective, ratio_cap=cap,
+                                                            to_beat=exact.ratio if exact else math.inf)
+        if f is not None and (exact is None or f.ratio < exact.ratio):
+            exact, placement = f, to_placement(scenario, item.pm, f, perf)
+            item.entry.exact_cost_per_million_tokens = placement.cost_per_million_tokens
+    return placement
 
 
 def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf: PerformanceModel
                       ) -> Placement | None:
-    """Best $/token using one pool only, at the chosen plan's batch size."""
-    incumbent: Placement | None = None
+    """Best $/token using one pool only, at the chosen plan's batch size; each pool's search only looks for plans
+    that beat the best pool so far."""
+    incumbent: Found | None = None
     for g in np.unique(pm.arcs.pool):
         with only_pool(pm, int(g)):
             f = best_first(Frontier(pm, run, min_throughput(scenario)), ratio_objective,
-                           ratio_cap=ratio_cap(scenario))
-        if f is not None:
-            candidate = to_placement(scenario, pm, f, perf)
-            if incumbent is None or candidate.cost_per_million_tokens < incumbent.cost_per_million_tokens:
-                incumbent = candidate
-    return incumbent
+                           ratio_cap=ratio_cap(scenario), to_beat=incumbent.ratio if incumbent else math.inf)
+            if f is not None:
+                incumbent = f
+    return to_placement(scenario, pm, incumbent, perf) if incumbent else None

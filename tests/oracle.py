@@ -32,16 +32,28 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
                if t <= min(pool.count, pool.spec.gpus_per_node)]
     profiles = {(g, t): perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
                 for g, t in options}
+    minimum, quantized = min(s.min_layers_per_stage, L), s.segment_quantization == "on"
+
+    def sizes_allowed(sizes: tuple[int, ...]) -> bool:
+        """Stages hold >= min_layers_per_stage layers; quantized, all but the last hold a segment size (the last
+        absorbs any remainder, even below the minimum)."""
+        if len(sizes) == 1:
+            return True
+        body_ok = all(n >= minimum and (not quantized or n in s.segment_sizes) for n in sizes[:-1])
+        return body_ok and sizes[-1] >= (1 if quantized else minimum)
+
     best = None
     for parts in range(1, min(s.max_pipeline_stages, L) + 1):
-        for sizes in compositions(L, parts, min(s.min_layers_per_stage, L)):
+        for sizes in filter(sizes_allowed, compositions(L, parts, 1)):
             for choice in itertools.product(options, repeat=parts):
+                if s.vllm_deployable and len({t for _, t in choice}) > 1:
+                    continue
                 used = {}
                 for g, t in choice:
                     used[g] = used.get(g, 0) + t
                 if any(used[g] > scenario.pools[g].count for g in used):
                     continue
-                thr, cost, ok = math.inf, 0.0, True
+                thr, cost, ok, ttft, tpot = math.inf, 0.0, True, 0.0, 0.0
                 for i, (n, (g, t)) in enumerate(zip(sizes, choice)):
                     p = profiles[(g, t)]
                     first, last = i == 0, i == parts - 1
@@ -50,14 +62,17 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
                         ok = False
                         break
                     thr = min(thr, p.throughput(n, last) * (1 - s.headroom))
+                    ttft += p.prefill_s(n, last)
+                    tpot += p.decode_step_s(n, last)
                     cost += t * scenario.pools[g].dollar_per_hour
                 if not ok:
                     continue
                 for (g, _), (h, _) in zip(choice, choice[1:]):
-                    seconds = link_batch_time_s(w, m, batch, scenario.bandwidth_gbps[g, h],
-                                                s.link_latency_us * 1e-6)[0]
+                    seconds, prefill_s, step_s = link_batch_time_s(w, m, batch, scenario.bandwidth_gbps[g, h],
+                                                                   s.link_latency_us * 1e-6)
                     thr = min(thr, batch * w.output_tokens * (1 - s.headroom) / seconds)
-                if cost > s.max_hourly_cost:
+                    ttft, tpot = ttft + prefill_s, tpot + step_s
+                if cost > s.max_hourly_cost or ttft * 1e3 > w.ttft_slo_ms or tpot * 1e3 > w.tpot_slo_ms:
                     continue
                 ratio = cost / thr
                 if best is None or ratio < best[0]:

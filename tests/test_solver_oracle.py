@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from solver.candidates import build_arcs
 from solver.checker import check_placement
-from solver.methods import solve
+from solver.formulation import build_model
+from solver.methods import Frontier, Runner, best_first, ratio_objective, solve
 from tests.conftest import make_scenario
 from tests.oracle import best_ratio
 
@@ -24,6 +27,11 @@ instance = st.fixed_dictionaries({
     "max_stages": st.integers(1, 4),
     "min_layers": st.integers(1, 2),
     "inter_node_gbps": st.sampled_from([25.0, 0.01, 0.0005]),
+    "min_utilization": st.sampled_from([0.0, 0.0, 0.3]),
+    "quantization": st.sampled_from(["off", "off", "on"]),
+    "vllm_deployable": st.booleans(),
+    "ttft_slo_ms": st.sampled_from([math.inf, math.inf, 300.0, 3000.0]),
+    "tpot_slo_ms": st.sampled_from([math.inf, math.inf, 20.0, 80.0]),
 })
 
 
@@ -32,7 +40,12 @@ def build(catalog, spec):
                          batch=spec["batch"], settings={"max_pipeline_stages": spec["max_stages"],
                                                          "min_layers_per_stage": spec["min_layers"],
                                                          "inter_node_bandwidth_gbps": spec["inter_node_gbps"],
-                                                         "optimality_gap": 1e-9})
+                                                         "min_memory_utilization": spec["min_utilization"],
+                                                         "segment_quantization": spec["quantization"],
+                                                         "segment_sizes": [1, 3],
+                                                         "vllm_deployable": spec["vllm_deployable"],
+                                                         "optimality_gap": 1e-9},
+                         workload={"ttft_slo_ms": spec["ttft_slo_ms"], "tpot_slo_ms": spec["tpot_slo_ms"]})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -61,6 +74,47 @@ def test_every_method_returns_checked_plans_no_better_than_exact(catalog, perf, 
         if p is not None:
             assert check_placement(scenario, p, perf) == []
             assert p.cost_per_million_tokens >= exact.cost_per_million_tokens * (1 - 1e-9)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=instance, method=st.sampled_from(["exact", "enumeration"]))
+def test_batch_sweep_finds_the_best_batch_and_exact_baseline(catalog, perf, spec, method):
+    """Batches are searched with the best plan so far as a bound: the answer is still the oracle's best."""
+    scenario = build(catalog, spec)
+    batches = [1, 4, 16]
+    scenario = replace(scenario, workload=scenario.workload.model_copy(update={"batch_sizes": batches}))
+    oracles = [best_ratio(scenario, b, perf) for b in batches]
+    best = min((o[0] for o in oracles if o is not None), default=None)
+    outcome = solve(scenario, perf, method=method)
+    if best is None:
+        assert outcome.placement is None and outcome.exact is None
+        return
+    assert check_placement(scenario, outcome.exact, perf) == []
+    assert math.isclose(outcome.exact.dollar_per_hour / outcome.exact.tokens_per_s, best, rel_tol=1e-6)
+    for entry, oracle in zip(outcome.batches, oracles):
+        assert (oracle is None) <= (entry.placement is None)  # no plan where the oracle has none
+        if entry.exact_cost_per_million_tokens is not None:
+            assert math.isclose(entry.exact_cost_per_million_tokens, oracle[0] / 3600 * 1e6, rel_tol=1e-6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=instance, factor=st.sampled_from([0.5, 0.97, 1.03, 2.0]))
+def test_search_with_a_bound_finds_exactly_the_plans_that_beat_it(catalog, perf, spec, factor):
+    """best_first(to_beat=v) returns the optimum when it is below v and nothing otherwise (batch pruning)."""
+    scenario = build(catalog, spec)
+    arcs = build_arcs(scenario, spec["batch"], perf)
+    if len(arcs) == 0:
+        return
+    pm = build_model(scenario, arcs)
+    run = Runner("highs", 60, 1e-9)
+    optimum = best_first(Frontier(pm, run, 0.0), ratio_objective)
+    if optimum is None:
+        return
+    bounded = best_first(Frontier(pm, run, 0.0), ratio_objective, to_beat=optimum.ratio * factor)
+    if factor < 1:
+        assert bounded is None
+    else:
+        assert bounded is not None and math.isclose(bounded.ratio, optimum.ratio, rel_tol=1e-9)
 
 
 @pytest.mark.parametrize("backend", ["ortools", "pulp"])

@@ -26,6 +26,12 @@ def _quiet_stdout():
             os.close(saved)
 
 
+# The methods solve many small MILPs (a few hundred columns); measured on `medium`, HiGHS spends most of each
+# solve in its feasibility-jump heuristic and presolve rather than in branching: 16-24 ms per solve by default,
+# 8 ms without them (scripts/bench_solve.py). Optima are unchanged; the oracle tests run with these options.
+SMALL_MILP_OPTIONS = {"mip_heuristic_run_feasibility_jump": False, "presolve": "off"}
+
+
 def _finite(values: np.ndarray) -> np.ndarray:
     return np.clip(values, -highspy.kHighsInf, highspy.kHighsInf)
 
@@ -37,6 +43,8 @@ def solve(model: LinearModel, time_limit: float = 60.0, mip_gap: float = 1e-4, v
     h.setOptionValue("output_flag", verbose)
     h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
+    for name, value in SMALL_MILP_OPTIONS.items():
+        h.setOptionValue(name, value)
     if threads:
         h.setOptionValue("threads", int(threads))
     lp = highspy.HighsLp()
