@@ -21,8 +21,22 @@ from solver.perf.pipeline import link_batch_time_s
 FIRST, MIDDLE, LAST, ONLY = 0, 1, 2, 3
 
 
+class StageRoles:
+    """Which stages hold the embedding (first) and the LM head (last), for tables with a `role` column."""
+
+    role: np.ndarray
+
+    @property
+    def holds_first(self) -> np.ndarray:
+        return (self.role == FIRST) | (self.role == ONLY)
+
+    @property
+    def holds_last(self) -> np.ndarray:
+        return (self.role == LAST) | (self.role == ONLY)
+
+
 @dataclass(frozen=True)
-class ArcSet:
+class ArcSet(StageRoles):
     """Arcs and link data for one batch size; arrays are aligned by arc index."""
 
     batch: int
@@ -44,14 +58,6 @@ class ArcSet:
 
     def __len__(self) -> int:
         return len(self.size)
-
-    @property
-    def holds_first(self) -> np.ndarray:
-        return (self.role == FIRST) | (self.role == ONLY)
-
-    @property
-    def holds_last(self) -> np.ndarray:
-        return (self.role == LAST) | (self.role == ONLY)
 
 
 def tp_options(scenario: Scenario) -> list[tuple[int, int]]:

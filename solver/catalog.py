@@ -93,8 +93,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, comment="#", skipinitialspace=True, keep_default_na=False)
 
 
-def load_catalog(directory: Path | None = None) -> Catalog:
-    """Read `gpus.csv`, `prices.csv` and, if present, `calibration.csv` from the catalog folder."""
+def load_catalog(directory: Path | None = None, calibrated: bool = True) -> Catalog:
+    """Read `gpus.csv`, `prices.csv` and, if present and `calibrated`, `calibration.csv` from the catalog folder
+    (calibration itself starts from the uncalibrated datasheet priors)."""
     directory = Path(directory) if directory else default_catalog_dir()
     gpus = _read_csv(directory / "gpus.csv")
     specs: dict[str, GpuSpec] = {}
@@ -116,7 +117,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         if key:
             prices.setdefault(key, {})[str(row["provider"])] = float(row["dollar_per_hour"])
     calibration = directory / "calibration.csv"
-    if calibration.is_file():
+    if calibrated and calibration.is_file():
         specs = apply_calibration(specs, aliases, _read_csv(calibration))
     return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory)
 

@@ -1,7 +1,7 @@
 """The `tokenop-solve` command line.
 
 `tokenop-solve --config-dir DIR --method enumeration` solves (the bare form); other verbs are subcommands
-(`predict`). Every user error prints one paragraph and exits non-zero, never a traceback.
+(`predict`, `calibrate`). Every user error prints one paragraph and exits non-zero, never a traceback.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ def main(ctx: click.Context, config_dir, method, backend, time_limit, batch_size
         raise InfeasibleError(explain_infeasible(scenario, perf))
 
 
-from solver.predict_cli import predict  # noqa: E402  (subcommands register on `main`)
+from solver.calibrate_cli import calibrate_command  # noqa: E402  (subcommands register on `main`)
+from solver.predict_cli import predict  # noqa: E402
 
 main.add_command(predict)
+main.add_command(calibrate_command, name="calibrate")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from solver.candidates import FIRST, LAST, MIDDLE, ONLY, ArcSet
+from solver.candidates import MIDDLE, ArcSet, StageRoles
 from solver.config import Scenario
 
 
@@ -86,7 +86,7 @@ class _Builder:
 
 
 @dataclass(frozen=True)
-class StageGroups:
+class StageGroups(StageRoles):
     """Stage types aggregated into groups (pool, TP, role, a run of consecutive sizes lo..lo+len-1).
 
     Within a group cost is fixed, memory grows and throughput falls with the size (a StageProfile is affine in
@@ -112,14 +112,6 @@ class StageGroups:
     @property
     def length(self) -> np.ndarray:
         return np.diff(np.r_[self.start, len(self.members)])
-
-    @property
-    def holds_first(self) -> np.ndarray:
-        return (self.role == FIRST) | (self.role == ONLY)
-
-    @property
-    def holds_last(self) -> np.ndarray:
-        return (self.role == LAST) | (self.role == ONLY)
 
     def of_arc(self) -> np.ndarray:
         """Group index of every stage type."""

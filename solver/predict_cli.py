@@ -11,26 +11,9 @@ from rich.table import Table
 from solver.catalog import load_catalog
 from solver.config import Workload, load_settings_and_model
 from solver.errors import UserError
-from solver.perf import StageSpec, evaluate_pipeline, get_model
+from solver.perf import evaluate_pipeline, get_model
+from solver.perf.layout import uniform_layout
 from solver.presets import resolve_config_dir
-
-
-def even_split(num_layers: int, stages: int) -> list[tuple[int, int]]:
-    """Layer ranges of `stages` nearly equal stages (vLLM's default partition: remainder on the last ones)."""
-    base, extra = divmod(num_layers, stages)
-    sizes = [base + (1 if i >= stages - extra else 0) for i in range(stages)]
-    bounds, start = [], 0
-    for size in sizes:
-        bounds.append((start, start + size))
-        start += size
-    return bounds
-
-
-def uniform_layout(spec, tp: int, pp: int, num_layers: int, gpus: int, settings) -> tuple[list[StageSpec], list[float]]:
-    """`pp` even stages of `tp` GPUs of one type; links use the interconnect while all `gpus` share one node."""
-    stages = [StageSpec(spec.gpu_type, spec, spec.memory_gb, tp, a, e) for a, e in even_split(num_layers, pp)]
-    link = spec.interconnect_gbps if gpus <= spec.gpus_per_node else settings.inter_node_bandwidth_gbps
-    return stages, [link] * (pp - 1)
 
 
 @click.command()
@@ -70,7 +53,7 @@ def predict(model_name, gpu, tp, pp, batch_sizes, input_tokens, output_tokens, p
                         output_tokens=output_tokens or workload.output_tokens, batch_sizes=sizes)
         if gpu_memory_utilization:
             settings = settings.model_copy(update={"gpu_memory_utilization": gpu_memory_utilization})
-        stages, links = uniform_layout(spec, tp, pp, model.num_layers, tp * pp, settings)
+        stages, links = uniform_layout(spec, tp, pp, model.num_layers, settings.inter_node_bandwidth_gbps)
         perf = get_model("roofline")
         rows = []
         for b in sizes:

@@ -1,0 +1,127 @@
+"""Calibration: readers for every measurement format, the fit/holdout split, factor recovery, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from solver.calibration import calibrate, median_abs, predict, relative_errors, split
+from solver.catalog import load_catalog
+from solver.errors import ConfigError
+from solver.measurements import Defaults, Measurement, collect, read_measurements, resolve_model
+from solver.perf.layout import vllm_partition
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurement]:
+    """Runs 'measured' on a GPU whose true factors are `truth`: the model must recover them."""
+    model = resolve_model("llama-3.1-8b", ROOT)
+    spec = replace(catalog.spec(gpu), **truth)
+    runs = []
+    for tp in (1, 2):
+        for batch in (1, 4, 16, 64):
+            for inp, out in ((2048, 256), (256, 512)):
+                m = Measurement(source=f"synthetic:{tp}-{batch}-{inp}", model=model, gpu_type=gpu, tp=tp, pp=1,
+                                gpus_per_node=8, batch_size=batch, input_tokens=inp, output_tokens=out,
+                                tokens_per_s=1.0)
+                runs.append(replace(m, tokens_per_s=predict(m, spec, perf)))
+    return runs
+
+
+def test_fit_recovers_known_factors(catalog, perf):
+    truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "layer_overhead_us": 60.0, "step_overhead_ms": 6.0}
+    runs = synthetic_runs(catalog, perf, truth)
+    [result] = calibrate(runs, catalog, perf, holdout=0.25)
+    assert result.fit_error_before > 0.2  # the datasheet priors are far off these runs
+    assert result.fit_error_after < 0.02 and result.holdout_error_after < 0.02
+    assert abs(result.after.memory_efficiency - 0.6) < 0.06
+
+
+def test_split_keeps_repeated_runs_of_one_configuration_together(catalog, perf):
+    runs = synthetic_runs(catalog, perf, {})
+    runs = runs + [replace(m, source=m.source + "-repeat") for m in runs]
+    fit, held = split(runs, 0.3)
+    assert held and fit and len(fit) + len(held) == len(runs)
+    assert not {m.configuration() for m in fit} & {m.configuration() for m in held}
+    assert split(runs, 0.0) == (runs, [])
+
+
+def test_published_runs_are_read_with_nodes_from_instance_type(catalog):
+    runs = collect([ROOT / "results" / "calibration"], catalog, Defaults(model="llama-3.3-70b"))
+    assert len(runs) == 43 and {m.gpu_type for m in runs} == {"A10G", "L40S"}
+    three_nodes = [m for m in runs if m.tp == 4 and m.pp == 3 and m.gpu_type == "A10G"]
+    assert three_nodes[0].gpus_per_node == 4  # "3x g5.12xlarge": 12 GPUs on 3 nodes
+
+
+def test_calibration_reduces_error_on_published_runs(catalog, perf):
+    runs = collect([ROOT / "results" / "calibration"], catalog,
+                   Defaults(model="llama-3.3-70b", gpu_memory_utilization=0.85))
+    for result in calibrate(runs, catalog, perf, holdout=0.3):
+        assert result.holdout_error_after < result.holdout_error_before / 3
+
+
+def test_seed_and_vllm_bench_and_tokenop_json(tmp_path, catalog, perf):
+    seed = {"metadata": {"model": "llama-3-1-8b", "gpu": "H100", "batch_sizes": [1, 2]},
+            "results": {"1": {"avg_input_tokens": 2035, "avg_output_tokens": 300, "tokens_per_second_in_batch": 90.0},
+                        "2": {"tokens_per_second_in_batch": 170.0}}}
+    (tmp_path / "seed.json").write_text(json.dumps(seed))
+    runs = read_measurements(tmp_path / "seed.json", catalog)
+    assert [(m.batch_size, m.input_tokens, m.tokens_per_s) for m in runs] == [(1, 2035, 90.0), (2, 2035, 170.0)]
+    assert runs[0].model.num_layers == 32 and runs[0].gpu_type == "H100"
+
+    bench = {"completed": 64, "total_input_tokens": 64 * 1000, "total_output_tokens": 64 * 200,
+             "output_throughput": 1234.5, "max_concurrency": 16, "model_id": "meta-llama/Llama-3.1-8B-Instruct",
+             "gpu": "L40S", "tp": "2"}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    [m] = read_measurements(tmp_path / "bench.json", catalog)
+    assert (m.gpu_type, m.tp, m.batch_size, m.input_tokens, m.output_tokens) == ("L40S", 2, 16, 1000, 200)
+
+    (tmp_path / "validation.json").write_text(json.dumps({"measurements": [m.to_dict()]}))
+    [again] = read_measurements(tmp_path / "validation.json", catalog)
+    assert again.configuration() == m.configuration() and again.tokens_per_s == m.tokens_per_s
+
+
+def test_bad_measurement_files_name_file_and_fix(tmp_path, catalog):
+    (tmp_path / "runs.csv").write_text("gpu_type,tp\nH100,1\n")
+    with pytest.raises(ConfigError, match="columns .* missing"):
+        read_measurements(tmp_path / "runs.csv", catalog)
+    (tmp_path / "bench.json").write_text(json.dumps({"completed": 4, "total_input_tokens": 4,
+                                                     "total_output_tokens": 4, "output_throughput": 1.0,
+                                                     "model_id": "llama-3.1-8b"}))
+    with pytest.raises(ConfigError, match="--gpu"):
+        read_measurements(tmp_path / "bench.json", catalog)
+
+
+def test_vllm_default_partition_matches_get_pp_indices():
+    assert vllm_partition(80, 3) == [27, 27, 26]
+    assert vllm_partition(32, 5) == [6, 6, 7, 7, 6]
+    assert sum(vllm_partition(61, 4)) == 61
+
+
+def test_calibrate_cli_writes_the_table_the_solver_reads(tmp_path, catalog, perf):
+    gpu_pools = tmp_path / "gpu_pools"
+    shutil.copytree(ROOT / "gpu_pools", gpu_pools)
+    (gpu_pools / "calibration.csv").unlink(missing_ok=True)
+    runs = synthetic_runs(catalog, perf, {"memory_efficiency": 0.5, "step_overhead_ms": 8.0}, gpu="L4")
+    (tmp_path / "runs.json").write_text(json.dumps({"measurements": [m.to_dict() for m in runs]}))
+    env = {**os.environ, "TOKENOP_GPU_CATALOG": str(gpu_pools)}
+    cli = [sys.executable, "-m", "solver"]
+    predict_args = [*cli, "predict", "--model", "llama-3.1-8b", "--gpu", "L4", "--batch-size", "16", "--json"]
+    before = json.loads(subprocess.run(predict_args, env=env, capture_output=True, text=True, check=True).stdout)
+    done = subprocess.run([*cli, "calibrate", str(tmp_path / "runs.json"), "--json"], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["gpus"][0]["gpu_type"] == "L4"
+    assert (gpu_pools / "calibration.csv").is_file()
+    after = json.loads(subprocess.run(predict_args, env=env, capture_output=True, text=True, check=True).stdout)
+    assert after[0]["tokens_per_second"] < before[0]["tokens_per_second"] * 0.8
+    recalibrated = load_catalog(gpu_pools)
+    assert median_abs(relative_errors(runs, recalibrated.spec("L4"), perf)) < 0.03
