@@ -45,9 +45,12 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
         if st.tp not in s.tp_degrees or st.tp > pool.spec.gpus_per_node:
             problems.append(f"stage {i} TP {st.tp} is not an allowed degree within one node")
         used[st.pool] = used.get(st.pool, 0) + st.tp
+    if placement.replicas < 1:
+        problems.append(f"{placement.replicas} replicas: need at least one")
     for name, count in used.items():
-        if count > pools[name][1].count:
-            problems.append(f"pool {name} uses {count} GPUs but has {pools[name][1].count}")
+        if count * placement.replicas > pools[name][1].count:
+            problems.append(f"pool {name} uses {count * placement.replicas} GPUs ({placement.replicas} replica(s) "
+                            f"x {count}) but has {pools[name][1].count}")
     if problems:
         return problems
     specs = [StageSpec(st.pool, pools[st.pool][1].spec, pools[st.pool][1].memory_gb, st.tp, st.first_layer,
@@ -64,12 +67,15 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
         problems.append(f"reported ${placement.dollar_per_hour:.4f}/h but the GPUs cost ${cost:.4f}/h")
     if not math.isclose(est.tokens_per_s, placement.tokens_per_s, rel_tol=REL):
         problems.append(f"reported {placement.tokens_per_s:.3f} tok/s but the pipeline sustains {est.tokens_per_s:.3f}")
-    if cost > s.max_hourly_cost * (1 + REL):
-        problems.append(f"${cost:.2f}/h exceeds max_hourly_cost {s.max_hourly_cost}")
+    total_cost, total_tokens = placement.replicas * cost, placement.replicas * est.tokens_per_s
+    if total_cost > s.max_hourly_cost * (1 + REL):
+        problems.append(f"${total_cost:.2f}/h exceeds max_hourly_cost {s.max_hourly_cost}")
     if est.tokens_per_s > 0 and cost / (est.tokens_per_s * 3600) * 1e6 > s.max_cost_per_million_token * (1 + REL):
         problems.append("cost per 1M tokens exceeds max_cost_per_million_token")
-    if est.tokens_per_s < w.throughput_demand * (1 - REL):
-        problems.append(f"{est.tokens_per_s:.1f} tok/s is below the demand {w.throughput_demand}")
+    if total_tokens < w.throughput_demand * (1 - REL):
+        problems.append(f"{total_tokens:.1f} tok/s is below the demand {w.throughput_demand}")
+    if total_tokens * 3600 * s.max_total_runtime_hours < w.total_tokens_to_process * (1 - REL):
+        problems.append(f"{w.total_tokens_to_process:.0f} tokens take longer than max_total_runtime_hours")
     if est.ttft_ms > w.ttft_slo_ms * (1 + REL):
         problems.append(f"TTFT {est.ttft_ms:.1f} ms exceeds ttft_slo_ms {w.ttft_slo_ms}")
     if est.tpot_ms > w.tpot_slo_ms * (1 + REL):

@@ -111,6 +111,7 @@ class Settings(BaseModel):
     headroom: float = Field(default=0.0, ge=0, lt=1)
     price_provider: str = "lowest"
     vllm_deployable: bool = False
+    max_replicas: int = Field(default=8, ge=1)
 
 
 class Pool(BaseModel):

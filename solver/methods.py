@@ -19,7 +19,7 @@ import heapq
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -80,6 +80,7 @@ class Outcome:
     exact: Placement | None = None
     homogeneous: Placement | None = None
     notes: list[str] = field(default_factory=list)
+    found: Found | None = None  # the chosen plan's frontier point (per replica)
 
 
 class Runner:
@@ -251,9 +252,12 @@ def only_pool(pm: PlacementModel, pool_index: int):
         pm.allowed = np.ones(len(pm.groups), dtype=bool)
 
 
-def to_placement(scenario: Scenario, pm: PlacementModel, f: Found, perf: PerformanceModel) -> Placement:
+def to_placement(scenario: Scenario, pm: PlacementModel, f: Found, perf: PerformanceModel,
+                 replicas: int = 1) -> Placement:
     stages = ordered_stages(pm.arcs, pm.counts(f.x), pm.transitions(f.x))
-    return placement_from_stages(scenario, stages, pm.arcs.batch, perf)
+    placement = placement_from_stages(scenario, stages, pm.arcs.batch, perf)
+    placement.replicas = replicas
+    return placement
 
 
 @dataclass
@@ -266,14 +270,67 @@ class _Searched:
     found: Found | None
 
 
+def per_replica(scenario: Scenario, replicas: int) -> Scenario:
+    """What one of `replicas` identical pipelines must do: a 1/r share of each pool's GPUs, of the demand, of the
+    tokens to process and of the budgets ($/token limits are the same for one copy as for all)."""
+    if replicas == 1:
+        return scenario
+    s, w = scenario.settings, scenario.workload
+    return replace(
+        scenario, pools=[p.model_copy(update={"count": p.count // replicas}) for p in scenario.pools],
+        workload=w.model_copy(update={"throughput_demand": w.throughput_demand / replicas,
+                                      "total_tokens_to_process": w.total_tokens_to_process / replicas}),
+        settings=s.model_copy(update={"max_hourly_cost": s.max_hourly_cost / replicas,
+                                      "max_total_cost": s.max_total_cost / replicas}))
+
+
 def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", backend: str = "highs",
           time_limit: float | None = None, compare: bool = True, verbose: bool = False,
           progress: Callable[[str], None] | None = None) -> Outcome:
-    """Run `method` at every batch size (largest first) and keep the best plan, plus the exact and homogeneous
-    baselines. Exact searches only look for plans that beat the best batch so far: a batch that cannot is
-    reported as such rather than solved to the end."""
+    """Best plan of `method`: one pipeline, or, when a throughput floor is set, r identical replicas of one
+    (r = 1..max_replicas). Every objective scales linearly with r (totals are r x a pipeline's $/h and tok/s;
+    $/token does not change), so each r is searched only for plans that beat the best total so far."""
     s = scenario.settings
     run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose)
+    objective = method_objective(method, scenario)
+    total = (lambda f, r: objective(r * f.cost, r * f.throughput) if method != "exact" else f.ratio)
+    best: Outcome | None = None
+    best_value = math.inf
+    counts = range(1, s.max_replicas + 1) if min_throughput(scenario) > 0 else [1]
+    for replicas in counts:
+        share = per_replica(scenario, replicas)
+        if replicas > 1 and (not any(p.count for p in share.pools) or run.remaining() <= 0):
+            break
+        if progress and replicas > 1:
+            progress(f"{replicas} replicas")
+        to_beat = best_value if method == "exact" else best_value / replicas
+        outcome = _solve_pipeline(share, perf, method, run, compare, progress, to_beat, replicas)
+        if best is None or (outcome.found is not None and total(outcome.found, replicas) < best_value):
+            if outcome.found is not None:
+                best_value = total(outcome.found, replicas)
+            best = _merge_baselines(outcome, best)
+        elif best is not None:
+            best = _merge_baselines(best, outcome)
+    best.seconds, best.solves = time.perf_counter() - run.started, run.solves
+    best.first_incumbent_s, best.time_limited = run.first_incumbent_s, run.time_limited
+    return best
+
+
+def _merge_baselines(keep: Outcome, other: Outcome | None) -> Outcome:
+    """The exact and single-type baselines are the best over all replica counts ($/token compares across r)."""
+    if other is not None:
+        for name in ("exact", "homogeneous"):
+            mine, theirs = getattr(keep, name), getattr(other, name)
+            if theirs is not None and (mine is None or theirs.cost_per_million_tokens < mine.cost_per_million_tokens):
+                setattr(keep, name, theirs)
+    return keep
+
+
+def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run: Runner, compare: bool,
+                    progress: Callable[[str], None] | None, to_beat: float, replicas: int) -> Outcome:
+    """Run `method` at every batch size (largest first) for one pipeline and keep the best plan, plus the exact
+    and homogeneous baselines. Exact searches only look for plans that beat the best batch so far (or `to_beat`
+    from fewer replicas): a batch that cannot is reported as such rather than solved to the end."""
     objective = method_objective(method, scenario)
     value = (lambda f: objective(f.cost, f.throughput) if f is not None else math.inf)
     searched: list[_Searched] = []
@@ -291,33 +348,35 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
         if progress:
             progress(f"batch {batch}: {method} over {len(arcs)} stage types")
         solves_before = run.solves
-        f = run_method(method, frontier, scenario, to_beat=value(best.found) if best else math.inf)
-        entry = BatchResult(batch, to_placement(scenario, pm, f, perf) if f else None, f.gap if f else math.inf,
-                            len(arcs), pm.lp.shape[1], pm.lp.shape[0], arcs.quantized,
-                            note="" if f else _why_none(frontier, best.entry.batch if best else None))
+        bound = min(value(best.found) if best else math.inf, to_beat)
+        f = run_method(method, frontier, scenario, to_beat=bound)
+        entry = BatchResult(batch, to_placement(scenario, pm, f, perf, replicas) if f else None,
+                            f.gap if f else math.inf, len(arcs), pm.lp.shape[1], pm.lp.shape[0], arcs.quantized,
+                            note="" if f else _why_none(frontier, best.entry.batch if best else None, bound))
         entry.solves = run.solves - solves_before
         here = _Searched(entry, pm, frontier, f)
         searched.append(here)
         results.append(entry)
         if f is not None and value(f) < value(best.found if best else None):
             best = here
-    exact_best = _exact_baseline(scenario, searched, method, perf) if compare else None
-    homogeneous = _best_homogeneous(scenario, best.pm, run, perf) if compare and best else None
-    return Outcome(method=method, backend=backend, placement=best.entry.placement if best else None,
-                   batches=sorted(results, key=lambda b: b.batch), seconds=time.perf_counter() - run.started,
-                   solves=run.solves, gap=best.found.gap if best else 0.0, first_incumbent_s=run.first_incumbent_s,
-                   time_limited=run.time_limited, exact=exact_best, homogeneous=homogeneous)
+    exact_best = _exact_baseline(scenario, searched, method, perf, replicas) if compare else None
+    homogeneous = _best_homogeneous(scenario, best.pm, run, perf, replicas) if compare and best else None
+    return Outcome(method=method, backend=run.backend, placement=best.entry.placement if best else None,
+                   batches=sorted(results, key=lambda b: b.batch), seconds=0.0, solves=0,
+                   gap=best.found.gap if best else 0.0, first_incumbent_s=None, time_limited=False,
+                   exact=exact_best, homogeneous=homogeneous, found=best.found if best else None)
 
 
-def _why_none(frontier: Frontier, best_batch: int | None) -> str:
-    """No plan at a batch size: infeasible, or (searched with a bound) no better than another batch size."""
-    if best_batch is None or frontier.points.get(0, False) is None:
+def _why_none(frontier: Frontier, best_batch: int | None, bound: float) -> str:
+    """No plan at a batch size: infeasible, or (searched with a bound) no better than another batch size or than
+    a plan with fewer replicas."""
+    if not math.isfinite(bound) or frontier.points.get(0, False) is None:
         return "infeasible"
-    return f"no better than batch {best_batch}"
+    return f"no better than batch {best_batch}" if best_batch is not None else "no better than fewer replicas"
 
 
-def _exact_baseline(scenario: Scenario, searched: list[_Searched], method: str, perf: PerformanceModel
-                    ) -> Placement | None:
+def _exact_baseline(scenario: Scenario, searched: list[_Searched], method: str, perf: PerformanceModel,
+                    replicas: int) -> Placement | None:
     """The exact $/token optimum over all batch sizes. Batches are visited from the method's best $/token on, each
     search only looking for plans that beat the best so far; a batch's exact figure is filled in where searched."""
     cap = ratio_cap(scenario)
@@ -327,13 +386,13 @@ def _exact_baseline(scenario: Scenario, searched: list[_Searched], method: str, 
         f = item.found if method == "exact" else best_first(item.frontier, ratio_objective, ratio_cap=cap,
                                                             to_beat=exact.ratio if exact else math.inf)
         if f is not None and (exact is None or f.ratio < exact.ratio):
-            exact, placement = f, to_placement(scenario, item.pm, f, perf)
+            exact, placement = f, to_placement(scenario, item.pm, f, perf, replicas)
             item.entry.exact_cost_per_million_tokens = placement.cost_per_million_tokens
     return placement
 
 
-def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf: PerformanceModel
-                      ) -> Placement | None:
+def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf: PerformanceModel,
+                      replicas: int) -> Placement | None:
     """Best $/token using one pool only, at the chosen plan's batch size; each pool's search only looks for plans
     that beat the best pool so far."""
     incumbent: Found | None = None
@@ -343,4 +402,4 @@ def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf:
                            ratio_cap=ratio_cap(scenario), to_beat=incumbent.ratio if incumbent else math.inf)
             if f is not None:
                 incumbent = f
-    return to_placement(scenario, pm, incumbent, perf) if incumbent else None
+    return to_placement(scenario, pm, incumbent, perf, replicas) if incumbent else None

@@ -34,6 +34,8 @@ class Stage:
 
 @dataclass
 class Placement:
+    """One pipeline (stages, per-pipeline $/h and tok/s) served by `replicas` identical copies of it."""
+
     stages: list[Stage]
     batch_size: int
     tokens_per_s: float
@@ -42,10 +44,23 @@ class Placement:
     tpot_ms: float
     bound: str
     link_tokens_per_s: list[float] = field(default_factory=list)
+    replicas: int = 1
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return sum(s.gpus for s in self.stages)
 
     @property
     def total_gpus(self) -> int:
-        return sum(s.gpus for s in self.stages)
+        return self.replicas * self.gpus_per_replica
+
+    @property
+    def total_tokens_per_s(self) -> float:
+        return self.replicas * self.tokens_per_s
+
+    @property
+    def total_dollar_per_hour(self) -> float:
+        return self.replicas * self.dollar_per_hour
 
     @property
     def cost_per_million_tokens(self) -> float:
@@ -61,8 +76,9 @@ class Placement:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.update(total_gpus=self.total_gpus, cost_per_million_tokens=self.cost_per_million_tokens,
-                    pipeline_stages=self.pipeline_stages)
+        data.update(total_gpus=self.total_gpus, gpus_per_replica=self.gpus_per_replica,
+                    total_tokens_per_s=self.total_tokens_per_s, total_dollar_per_hour=self.total_dollar_per_hour,
+                    cost_per_million_tokens=self.cost_per_million_tokens, pipeline_stages=self.pipeline_stages)
         for stage, obj in zip(data["stages"], self.stages):
             stage.update(layers=obj.layers, gpus=obj.gpus)
         return data

@@ -71,8 +71,8 @@ def outcome_dict(outcome: Outcome, scenario: Scenario) -> dict:
         "batches": [{"batch_size": b.batch, "stage_types": b.arcs, "variables": b.variables,
                      "constraints": b.constraints, "solves": b.solves, "quantized": b.quantized,
                      "cost_per_million_tokens": b.placement.cost_per_million_tokens if b.placement else None,
-                     "tokens_per_s": b.placement.tokens_per_s if b.placement else None,
-                     "dollar_per_hour": b.placement.dollar_per_hour if b.placement else None,
+                     "tokens_per_s": b.placement.total_tokens_per_s if b.placement else None,
+                     "dollar_per_hour": b.placement.total_dollar_per_hour if b.placement else None,
                      "exact_cost_per_million_tokens": b.exact_cost_per_million_tokens, "note": b.note}
                     for b in outcome.batches],
         "warnings": scenario.warnings,
@@ -86,7 +86,9 @@ def summary_frame(outcome: Outcome) -> pd.DataFrame:
     for b in outcome.batches:
         p = b.placement
         rows.append({"batch_size": b.batch, "method": outcome.method, "backend": outcome.backend,
-                     "tokens_per_s": p.tokens_per_s if p else None, "dollar_per_hour": p.dollar_per_hour if p else None,
+                     "tokens_per_s": p.total_tokens_per_s if p else None,
+                     "dollar_per_hour": p.total_dollar_per_hour if p else None,
+                     "replicas": p.replicas if p else None,
                      "cost_per_million_tokens": p.cost_per_million_tokens if p else None,
                      "pipeline_stages": p.pipeline_stages if p else None, "total_gpus": p.total_gpus if p else None,
                      "gpu_types": "|".join(p.gpu_types) if p else None,
@@ -126,13 +128,17 @@ def render(outcome: Outcome, scenario: Scenario, console: Console) -> None:
     if p is None:
         console.print("[red]No feasible placement.[/]")
         return
-    console.print(placement_table(p, f"Chosen placement ({outcome.method}, batch size {p.batch_size})"))
+    each = f", one of {p.replicas} identical replicas" if p.replicas > 1 else ""
+    console.print(placement_table(p, f"Chosen placement ({outcome.method}, batch size {p.batch_size}{each})"))
     gap = "n/a (time limit)" if not math.isfinite(outcome.gap) else f"{outcome.gap:.2%}"
     first = f"{outcome.first_incumbent_s:.2f} s" if outcome.first_incumbent_s is not None else "n/a"
+    copies = f" ({p.replicas} replicas x {fmt_money(p.dollar_per_hour, '/h')})" if p.replicas > 1 else ""
+    rate = f" ({p.replicas} replicas x {p.tokens_per_s:,.0f})" if p.replicas > 1 else ""
     lines = [
-        ("Total GPUs", f"{p.total_gpus} in {p.pipeline_stages} pipeline stage(s)"),
-        ("Cost", f"{fmt_money(p.dollar_per_hour, '/h')}"),
-        ("Throughput", f"{p.tokens_per_s:,.0f} tok/s (generated tokens, bound: {p.bound})"),
+        ("Total GPUs", f"{p.total_gpus} in {p.pipeline_stages} pipeline stage(s)"
+                       + (f" x {p.replicas} identical replicas" if p.replicas > 1 else "")),
+        ("Cost", f"{fmt_money(p.total_dollar_per_hour, '/h')}{copies}"),
+        ("Throughput", f"{p.total_tokens_per_s:,.0f} tok/s{rate} (generated tokens, bound: {p.bound})"),
         ("Cost per token", f"{fmt_money(p.cost_per_million_tokens, ' per 1M tokens')}"),
         ("Latency", f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms"),
         ("Batch size", str(p.batch_size)),

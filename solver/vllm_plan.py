@@ -37,7 +37,8 @@ class LaunchPlan:
     max_num_seqs: int
     max_model_len: int
     gpu_memory_utilization: float
-    nodes: list[NodeGroup]
+    nodes: list[NodeGroup]  # of one replica
+    replicas: int = 1  # identical servers behind a load balancer (or vLLM's --data-parallel-size)
     problems: list[str] = field(default_factory=list)  # why vLLM cannot launch it as is
     notes: list[str] = field(default_factory=list)
 
@@ -113,6 +114,9 @@ def launch_plan(placement: Placement, model: str, input_tokens: int, output_toke
     if len(types) > 1:
         notes.append(f"stages run on different GPU types ({', '.join(types)}): vLLM starts such pipelines "
                      "(not officially supported), sizing the KV cache to the tightest stage")
+    if placement.replicas > 1:
+        notes.append(f"run {placement.replicas} identical copies of this server on separate GPUs behind a load "
+                     "balancer; the demand needs all of them")
     if placement.pipeline_stages > 1:
         notes.append("vLLM splits the --max-num-seqs requests into micro-batches across pipeline stages; the "
                      "prediction assumes every stage works on the full batch (docs/calibration.md)")
@@ -120,7 +124,8 @@ def launch_plan(placement: Placement, model: str, input_tokens: int, output_toke
                       layer_partition=[s.layers for s in placement.stages], max_num_seqs=placement.batch_size,
                       max_model_len=max_model_len(input_tokens, output_tokens),
                       gpu_memory_utilization=gpu_memory_utilization,
-                      nodes=nodes_of(placement, gpus_per_node), problems=problems, notes=notes)
+                      nodes=nodes_of(placement, gpus_per_node), replicas=placement.replicas, problems=problems,
+                      notes=notes)
 
 
 def launch_script(plan: LaunchPlan, header: list[str]) -> str:

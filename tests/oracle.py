@@ -74,7 +74,22 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
                     ttft, tpot = ttft + prefill_s, tpot + step_s
                 if cost > s.max_hourly_cost or ttft * 1e3 > w.ttft_slo_ms or tpot * 1e3 > w.tpot_slo_ms:
                     continue
+                if thr < w.throughput_demand * (1 - 1e-9):
+                    continue
                 ratio = cost / thr
                 if best is None or ratio < best[0]:
                     best = (ratio, tuple(zip(sizes, choice)))
     return best
+
+
+def throughput_of(scenario: Scenario, batch: int, perf: PerformanceModel, pipeline: tuple) -> float:
+    """Generated tok/s of one oracle pipeline ((size, (pool, tp)) per stage): its slowest stage or link."""
+    m, w, s = scenario.model, scenario.workload, scenario.settings
+    thr = math.inf
+    for i, (n, (g, t)) in enumerate(pipeline):
+        p = perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
+        thr = min(thr, p.throughput(n, i == len(pipeline) - 1) * (1 - s.headroom))
+    for (_, (g, _)), (_, (h, _)) in zip(pipeline, pipeline[1:]):
+        seconds = link_batch_time_s(w, m, batch, scenario.bandwidth_gbps[g, h], s.link_latency_us * 1e-6)[0]
+        thr = min(thr, batch * w.output_tokens * (1 - s.headroom) / seconds)
+    return thr

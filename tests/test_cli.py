@@ -82,3 +82,15 @@ def test_predict_json_keys():
     assert set(rows[0]) >= {"batch_size", "tokens_per_second", "ttft_ms", "tpot_ms", "memory_gb_per_gpu", "fits",
                             "bound"}
     assert rows[0]["tokens_per_second"] < rows[2]["tokens_per_second"]
+
+
+def test_demand_beyond_one_pipeline_reports_replicas_and_their_totals(tmp_path):
+    pool = "gpu_type,count,memory_gb,dollar_per_hour\nL4,8,24,0.7\n"
+    assert solve_folder(tmp_path, "", pool).returncode == 0
+    single = json.loads(run("--config-dir", str(tmp_path), "--json").stdout)["placement"]["tokens_per_s"]
+    done = solve_folder(tmp_path, f"throughput_demand_tokens_per_s,{2.5 * single}\n", pool)
+    assert done.returncode == 0, done.stderr
+    assert "identical replicas" in done.stdout
+    plan = json.loads(run("--config-dir", str(tmp_path), "--json").stdout)["placement"]
+    assert plan["replicas"] >= 3 and plan["total_tokens_per_s"] >= 2.5 * single * (1 - 1e-9)
+    assert plan["total_gpus"] == plan["replicas"] * plan["gpus_per_replica"] <= 8

@@ -13,7 +13,7 @@ from solver.checker import check_placement
 from solver.formulation import build_model
 from solver.methods import Frontier, Runner, best_first, ratio_objective, solve
 from tests.conftest import make_scenario
-from tests.oracle import best_ratio
+from tests.oracle import best_ratio, throughput_of
 
 GPU_TYPES = ["L4", "T4", "A10", "V100"]
 
@@ -35,9 +35,9 @@ instance = st.fixed_dictionaries({
 })
 
 
-def build(catalog, spec):
+def build(catalog, spec, workload: dict | None = None, settings: dict | None = None):
     return make_scenario(catalog, spec["pools"], layers=spec["layers"], layer_gb=spec["layer_gb"],
-                         batch=spec["batch"], settings={"max_pipeline_stages": spec["max_stages"],
+                         batch=spec["batch"], settings=(settings or {}) | {"max_pipeline_stages": spec["max_stages"],
                                                          "min_layers_per_stage": spec["min_layers"],
                                                          "inter_node_bandwidth_gbps": spec["inter_node_gbps"],
                                                          "min_memory_utilization": spec["min_utilization"],
@@ -45,7 +45,8 @@ def build(catalog, spec):
                                                          "segment_sizes": [1, 3],
                                                          "vllm_deployable": spec["vllm_deployable"],
                                                          "optimality_gap": 1e-9},
-                         workload={"ttft_slo_ms": spec["ttft_slo_ms"], "tpot_slo_ms": spec["tpot_slo_ms"]})
+                         workload={"ttft_slo_ms": spec["ttft_slo_ms"], "tpot_slo_ms": spec["tpot_slo_ms"]}
+                         | (workload or {}))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -115,6 +116,35 @@ def test_search_with_a_bound_finds_exactly_the_plans_that_beat_it(catalog, perf,
         assert bounded is None
     else:
         assert bounded is not None and math.isclose(bounded.ratio, optimum.ratio, rel_tol=1e-9)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=instance, factor=st.sampled_from([0.6, 1.5, 2.5, 4.0]))
+def test_demand_beyond_one_pipeline_is_served_by_identical_replicas(catalog, perf, spec, factor):
+    """With a demand, the answer is the best over r of r copies of a pipeline on a 1/r share of every pool."""
+    spec = {**spec, "ttft_slo_ms": math.inf, "tpot_slo_ms": math.inf,
+            "pools": [(g, 2 * c, mem, price) for g, c, mem, price in spec["pools"]]}
+    single = best_ratio(build(catalog, spec), spec["batch"], perf)
+    if single is None:
+        return
+    demand = factor * throughput_of(build(catalog, spec), spec["batch"], perf, single[1])
+    options = []
+    for r in range(1, 5):
+        share = {**spec, "pools": [(g, c // r, mem, price) for g, c, mem, price in spec["pools"]]}
+        scenario_r = build(catalog, share, workload={"throughput_demand": demand / r})
+        found = best_ratio(scenario_r, spec["batch"], perf)
+        if found is not None:
+            options.append((found[0], r))
+    scenario = build(catalog, spec, workload={"throughput_demand": demand},
+                     settings={"max_replicas": 4})
+    outcome = solve(scenario, perf, method="exact", compare=False)
+    if not options:
+        assert outcome.placement is None
+        return
+    p = outcome.placement
+    assert check_placement(scenario, p, perf) == []
+    assert p.total_tokens_per_s >= demand * (1 - 1e-9)
+    assert math.isclose(p.dollar_per_hour / p.tokens_per_s, min(options)[0], rel_tol=1e-6)
 
 
 @pytest.mark.parametrize("backend", ["ortools", "pulp"])
