@@ -69,6 +69,20 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower().split("/")[-1])
 
 
+def model_for(named: str | None, fallback: str | None, source: Path, row: int | None = None) -> ModelArch:
+    """The model a file names when tokenop knows it, else the --model fallback (e.g. a fine-tune's base)."""
+    if named:
+        try:
+            return resolve_model(str(named), source)
+        except ConfigError:
+            if not fallback:
+                raise
+    if not fallback:
+        raise ConfigError(source, "the model of these runs is not given.", "pass --model (a preset or config folder).",
+                          row=row)
+    return resolve_model(fallback, source)
+
+
 def resolve_model(name: str, source: Path) -> ModelArch:
     """A preset name, a config folder, or a model name/HF id that matches a preset's model_name or hf_model_name
     (ignoring case and punctuation: 'llama-3-3-70b' is the llama-3.3-70b preset)."""
@@ -108,7 +122,7 @@ CSV_COLUMNS = {"gpu_type", "tp", "pp", "batch_size", "input_tokens", "output_tok
 
 def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Measurement]:
     """One run per row (results/calibration/*.csv); `num_gpus` and `instance_type` ('3x g5.12xlarge') give the
-    GPUs per node; a `model` column is resolved like --model, which takes precedence."""
+    GPUs per node; a `model` column names the model (--model stands in where tokenop does not know that name)."""
     table = pd.read_csv(path, comment="#", skipinitialspace=True)
     missing = CSV_COLUMNS - set(table.columns)
     if missing:
@@ -118,12 +132,9 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
     models: dict[str, ModelArch] = {}
     runs = []
     for row_no, row in enumerate(table.to_dict("records"), start=2):
-        name = defaults.model or row.get("model")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(path, "the model of this run is not given.", "pass --model or add a model column.",
-                              row=row_no)
+        name = row.get("model") if isinstance(row.get("model"), str) else None
         if name not in models:
-            models[name] = resolve_model(name, path)
+            models[name] = model_for(name, defaults.model, path, row_no)
         tp, pp = int(row["tp"]), int(row["pp"])
         gpus = int(row.get("num_gpus", tp * pp))
         gpu = _gpu(catalog, row["gpu_type"], path, row_no)
@@ -150,10 +161,12 @@ def _first(data: dict, *keys, default=None):
 
 def read_seed_json(path: Path, data: dict, catalog: Catalog, defaults: Defaults) -> list[Measurement]:
     """Seed 001's benchmark format: metadata.model plus results[batch].tokens_per_second_in_batch; lengths from
-    avg_input_tokens / avg_output_tokens (carried forward from earlier batches when an entry omits them)."""
+    avg_input_tokens / avg_output_tokens (carried forward from earlier batches when an entry omits them);
+    metadata.max_num_seqs caps the concurrency of larger batches (the rest queue)."""
     meta = data.get("metadata", {})
-    model = resolve_model(defaults.model or _first(meta, "model", default=""), path)
-    gpu = _gpu(catalog, defaults.gpu or _first(meta, "gpu", "gpu_type"), path)
+    model = model_for(_first(meta, "model"), defaults.model, path)
+    gpu = _gpu(catalog, _first(meta, "gpu", "gpu_type") or defaults.gpu, path)
+    cap = int(_first(meta, "max_num_seqs", default=0)) or None  # the server ran at most this many at once
     tp = int(_first(meta, "tp", "tensor_parallel_size", default=defaults.tp))
     pp = int(_first(meta, "pp", "pipeline_parallel_size", default=defaults.pp))
     lengths = {"avg_input_tokens": _first(meta, "input_tokens"), "avg_output_tokens": _first(meta, "output_tokens")}
@@ -165,7 +178,7 @@ def read_seed_json(path: Path, data: dict, catalog: Catalog, defaults: Defaults)
                               "add them to the first batch entry or to metadata (input_tokens, output_tokens).")
         runs.append(Measurement(
             source=f"{path.name}:batch {batch}", model=model, gpu_type=gpu, tp=tp, pp=pp,
-            gpus_per_node=catalog.spec(gpu).gpus_per_node, batch_size=int(batch),
+            gpus_per_node=catalog.spec(gpu).gpus_per_node, batch_size=min(int(batch), cap or int(batch)),
             input_tokens=round(float(lengths["avg_input_tokens"])),
             output_tokens=round(float(lengths["avg_output_tokens"])),
             tokens_per_s=float(entry["tokens_per_second_in_batch"]),
@@ -180,8 +193,8 @@ def read_vllm_bench_json(path: Path, data: dict, catalog: Catalog, defaults: Def
     completed = int(data.get("completed") or 0)
     if completed <= 0:
         raise ConfigError(path, "the benchmark completed no requests.", "re-run the benchmark.")
-    model = resolve_model(defaults.model or _first(data, "model", "model_id", default=""), path)
-    gpu = _gpu(catalog, defaults.gpu or _first(data, "gpu", "gpu_type"), path)
+    model = model_for(_first(data, "model", "model_id"), defaults.model, path)
+    gpu = _gpu(catalog, _first(data, "gpu", "gpu_type") or defaults.gpu, path)
     concurrency = _first(data, "max_concurrency", "num_prompts")
     return [Measurement(
         source=path.name, model=model, gpu_type=gpu,

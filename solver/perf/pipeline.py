@@ -61,7 +61,8 @@ def link_batch_time_s(workload: Workload, model: ModelArch, batch: int, bandwidt
 def evaluate_pipeline(model: ModelArch, workload: Workload, settings: Settings, stages: list[StageSpec],
                       link_bandwidths_gbps: list[float], batch: int, perf: PerformanceModel,
                       headroom: float = 0.0) -> PipelineEstimate:
-    """Predict one pipeline at `batch` requests; when the KV cache cannot hold them all, requests run in waves."""
+    """Predict one pipeline at `batch` requests; when the KV cache cannot hold them all, as many as fit run at once
+    and the rest follow as others finish."""
     last_index = len(stages) - 1
 
     def profiles(b: int):
@@ -72,7 +73,9 @@ def evaluate_pipeline(model: ModelArch, workload: Workload, settings: Settings, 
     fits = all(m <= p.usable_gb for m, p in zip(memory, full))
     concurrency = batch if fits else _max_concurrency(stages, full, batch)
     active = full if concurrency in (batch, 0) else profiles(concurrency)
-    waves = math.ceil(batch / concurrency) if concurrency else math.inf
+    # Continuous batching keeps the KV cache full: requests flow through at the rate of `concurrency` in flight,
+    # so the batch takes batch / concurrency "waves" (fractional; whole waves under-predicted vLLM at large batch).
+    waves = batch / concurrency if concurrency else math.inf
     latency = settings.link_latency_us * 1e-6
     stage_time = [waves * p.batch_time_s(s.layers, i == last_index) for i, (s, p) in enumerate(zip(stages, active))]
     links = [link_batch_time_s(workload, model, max(concurrency, 1), bw, latency) for bw in link_bandwidths_gbps]
