@@ -22,7 +22,7 @@ from solver.io_utils import write_csv_atomic
 from solver.measurements import Measurement
 from solver.perf.base import PerformanceModel
 from solver.perf.layout import uniform_layout
-from solver.perf.pipeline import evaluate_pipeline
+from solver.perf.pipeline import evaluate_deployment
 
 # Physically plausible ranges (lower, upper) and the scale of a "large" change, per fitted factor. Kept tight on
 # purpose: a fit that needs 9% of peak FLOPS is fitting a modelling gap, not the GPU, and would mislead the planner.
@@ -39,7 +39,7 @@ def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
     stages, links = uniform_layout(spec, m.tp, m.pp, m.model.num_layers, settings.inter_node_bandwidth_gbps,
                                    m.gpus_per_node, list(m.stage_layers) if m.stage_layers else None)
     work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size])
-    return evaluate_pipeline(m.model, work, settings, stages, links, m.batch_size, perf).tokens_per_s
+    return evaluate_deployment(m.model, work, settings, stages, links, m.batch_size, perf).tokens_per_s
 
 
 def relative_errors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> np.ndarray:

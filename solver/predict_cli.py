@@ -11,7 +11,8 @@ from rich.table import Table
 from solver.catalog import load_catalog
 from solver.config import Workload, load_settings_and_model
 from solver.errors import UserError
-from solver.perf import evaluate_pipeline, get_model
+from solver.perf import get_model
+from solver.perf.pipeline import evaluate_deployment
 from solver.perf.layout import uniform_layout
 from solver.presets import resolve_config_dir
 
@@ -57,7 +58,7 @@ def predict(model_name, gpu, tp, pp, batch_sizes, input_tokens, output_tokens, p
         perf = get_model("roofline")
         rows = []
         for b in sizes:
-            est = evaluate_pipeline(model, work, settings, stages, links, b, perf)
+            est = evaluate_deployment(model, work, settings, stages, links, b, perf)
             rows.append({"batch_size": b, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
                          "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.fits,
                          "bound": est.bound, "concurrency": est.concurrency})

@@ -41,6 +41,13 @@ def distance_from_exact(outcome: Outcome) -> float | None:
     return p.cost_per_million_tokens / e.cost_per_million_tokens - 1
 
 
+def link_bandwidths(scenario: Scenario, placement: Placement) -> list[float]:
+    """GB/s between consecutive stages (what a deployment prediction needs besides the stages)."""
+    index = {pool.name: i for i, pool in enumerate(scenario.pools)}
+    return [float(scenario.bandwidth_gbps[index[a.pool], index[b.pool]])
+            for a, b in zip(placement.stages, placement.stages[1:])]
+
+
 def outcome_dict(outcome: Outcome, scenario: Scenario) -> dict:
     p = outcome.placement
     return clean({
@@ -51,6 +58,8 @@ def outcome_dict(outcome: Outcome, scenario: Scenario) -> dict:
         "precision": scenario.model.precision,
         "model_arch": scenario.model.model_dump(),
         "gpus_per_node": {p.gpu_type: p.spec.gpus_per_node for p in scenario.pools},
+        "pool_memory_gb": {p.name: p.memory_gb for p in scenario.pools},
+        "link_bandwidth_gbps": link_bandwidths(scenario, p) if p else [],
         "vllm_deployable": scenario.settings.vllm_deployable,
         "input_tokens": scenario.workload.input_tokens,
         "output_tokens": scenario.workload.output_tokens,

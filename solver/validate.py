@@ -22,8 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from solver.catalog import load_catalog
+from solver.config import Settings, Workload
 from solver.errors import UserError
 from solver.measurements import Measurement
+from solver.perf import get_model
+from solver.perf.pipeline import PipelineEstimate, StageSpec, evaluate_deployment
 from solver.solution_file import Solution
 from solver.vllm_plan import LaunchPlan
 
@@ -154,8 +158,22 @@ class Comparison:
                 if self.measured.get(k) and self.predicted[k] is not None}
 
 
-def compare(solution: Solution, bench: dict) -> Comparison:
-    p = solution.placement
+def deployment_prediction(solution: Solution, requests: int) -> PipelineEstimate:
+    """What the performance model predicts for vLLM running the placement with `requests` in flight (its
+    --max-num-seqs): the same stages, with vLLM's micro-batching across pipeline stages."""
+    catalog = load_catalog()
+    memory = solution.data.get("pool_memory_gb", {})
+    stages = [StageSpec(s.pool, catalog.spec(s.gpu_type), float(memory.get(s.pool, catalog.spec(s.gpu_type).memory_gb)),
+                        s.tp, s.first_layer, s.end_layer) for s in solution.placement.stages]
+    links = solution.data.get("link_bandwidth_gbps") or [catalog.spec(s.gpu_type).interconnect_gbps
+                                                         for s in solution.placement.stages[1:]]
+    settings = Settings(gpu_memory_utilization=float(solution.data["gpu_memory_utilization"]))
+    work = Workload(input_tokens=solution.input_tokens, output_tokens=solution.output_tokens, batch_sizes=[requests])
+    return evaluate_deployment(solution.model, work, settings, stages, links, requests, get_model("roofline"))
+
+
+def compare(solution: Solution, bench: dict, requests: int) -> Comparison:
+    p = deployment_prediction(solution, requests)
     predicted = {"tokens_per_s": p.tokens_per_s, "ttft_ms": p.ttft_ms, "tpot_ms": p.tpot_ms}
     measured = {"tokens_per_s": float(bench["output_throughput"]), "ttft_ms": float(bench["mean_ttft_ms"]),
                 "tpot_ms": float(bench["mean_tpot_ms"])}

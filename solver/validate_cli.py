@@ -89,13 +89,14 @@ def validate(solution, model, tokenizer, base_url, served_model_name, port, num_
                                  server_timeout, status.update) as base:
                     bench = run_benchmark(interpreter, base, SERVED_NAME, tokenizer or plan.model, found, prompts,
                                           out_dir, metadata, status.update)
-        comparison = compare(found, bench)
+        comparison = compare(found, bench, plan.max_num_seqs)
         measurement = measurement_of(found, bench, plan, f"{out_dir.name}/validation.json")
         report = {
             "solution": str(solution), "date": dt.datetime.now().isoformat(timespec="seconds"),
             "host": socket.gethostname(), "vllm_version": vllm_version(interpreter),
             "base_url": base_url, "launch": plan.to_dict(), "num_prompts": prompts,
             "predicted": comparison.predicted, "measured": comparison.measured,
+            "planner_tokens_per_s": found.placement.tokens_per_s,
             "relative_error": comparison.relative_error,
             "benchmark": {k: v for k, v in bench.items() if not isinstance(v, list)},
             "measurements": [measurement.to_dict()] if measurement else [],

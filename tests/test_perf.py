@@ -6,6 +6,7 @@ import pytest
 
 from solver.config import ModelArch, Settings, Workload
 from solver.perf import StageSpec, evaluate_pipeline
+from solver.perf.pipeline import evaluate_deployment
 from solver.perf import architecture as arch
 
 LLAMA_8B = ModelArch(name="llama-3.1-8b", num_layers=32, d_model=4096, d_ff=14336, vocab_size=128256, num_heads=32,
@@ -65,3 +66,21 @@ def test_h100_batch1_decode_is_plausible(perf, catalog):
     est = predict(perf, catalog, LLAMA_8B, "H100", 1, 1, 1)
     assert 80 < est.tokens_per_s < 220
     assert 5 < est.tpot_ms < 12
+
+
+def test_vllm_deployment_splits_requests_into_pipeline_micro_batches(perf, catalog):
+    """A vLLM deployment with B requests in flight and P stages runs P micro-batches of B/P: the same rate as the
+    per-stage model at B/P, not at B; memory holds the KV cache of all B on every stage; P = 1 is unchanged."""
+    spec = catalog.spec("H100")
+    stages = [StageSpec("H100", spec, spec.memory_gb, 4, a, e) for a, e in ((0, 40), (40, 80))]
+    work = Workload(input_tokens=2035, output_tokens=300, batch_sizes=[64])
+    links = [spec.interconnect_gbps]
+    deployed = evaluate_deployment(LLAMA_70B, work, Settings(), stages, links, 64, perf)
+    per_stage_32 = evaluate_pipeline(LLAMA_70B, work, Settings(), stages, links, 32, perf)
+    per_stage_64 = evaluate_pipeline(LLAMA_70B, work, Settings(), stages, links, 64, perf)
+    assert deployed.tokens_per_s == pytest.approx(per_stage_32.tokens_per_s)
+    assert deployed.tokens_per_s < per_stage_64.tokens_per_s
+    assert deployed.memory_gb_per_gpu == pytest.approx(per_stage_64.memory_gb_per_gpu)
+    single = [StageSpec("H100", spec, spec.memory_gb, 4, 0, 80)]
+    assert evaluate_deployment(LLAMA_70B, work, Settings(), single, [], 64, perf).tokens_per_s == pytest.approx(
+        evaluate_pipeline(LLAMA_70B, work, Settings(), single, [], 64, perf).tokens_per_s)
