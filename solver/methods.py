@@ -293,7 +293,8 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
     s = scenario.settings
     run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose)
     objective = method_objective(method, scenario)
-    total = (lambda f, r: objective(r * f.cost, r * f.throughput) if method != "exact" else f.ratio)
+    total = (lambda f, r: objective(r * f.cost, r * f.throughput))
+    linear = objective is not ratio_objective  # weighted/throughput scale with r; $/token does not
     best: Outcome | None = None
     best_value = math.inf
     counts = range(1, s.max_replicas + 1) if min_throughput(scenario) > 0 else [1]
@@ -303,14 +304,12 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
             break
         if progress and replicas > 1:
             progress(f"{replicas} replicas")
-        to_beat = best_value if method == "exact" else best_value / replicas
+        to_beat = best_value / replicas if linear else best_value
         outcome = _solve_pipeline(share, perf, method, run, compare, progress, to_beat, replicas)
-        if best is None or (outcome.found is not None and total(outcome.found, replicas) < best_value):
-            if outcome.found is not None:
-                best_value = total(outcome.found, replicas)
-            best = _merge_baselines(outcome, best)
-        elif best is not None:
-            best = _merge_baselines(best, outcome)
+        improved = outcome.found is not None and total(outcome.found, replicas) < best_value
+        if improved:
+            best_value = total(outcome.found, replicas)
+        best = _merge_baselines(outcome, best) if best is None or improved else _merge_baselines(best, outcome)
     best.seconds, best.solves = time.perf_counter() - run.started, run.solves
     best.first_incumbent_s, best.time_limited = run.first_incumbent_s, run.time_limited
     return best
