@@ -11,7 +11,7 @@ import math
 from solver.config import Scenario
 from solver.perf.base import PerformanceModel
 from solver.perf.pipeline import StageSpec, evaluate_pipeline
-from solver.placement import Placement
+from solver.placement import Placement, link_bandwidths
 
 REL = 1e-6
 
@@ -55,7 +55,7 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
         return problems
     specs = [StageSpec(st.pool, pools[st.pool][1].spec, pools[st.pool][1].memory_gb, st.tp, st.first_layer,
                        st.end_layer) for st in stages]
-    links = [float(scenario.bandwidth_gbps[pools[a.pool][0], pools[b.pool][0]]) for a, b in zip(stages, stages[1:])]
+    links = link_bandwidths(scenario, placement)
     est = evaluate_pipeline(m, w, s, specs, links, placement.batch_size, perf, headroom=s.headroom)
     for i, (mem, usable) in enumerate(zip(est.memory_gb_per_gpu, est.usable_gb_per_gpu)):
         if mem > usable * (1 + REL):

@@ -3,8 +3,9 @@
 Variables: x_k in {0..S} = how many stages of type k (size n_k, pool g_k, TP t_k, role r_k) the pipeline has;
 when links can matter, w_gh in {0..S} = how many consecutive stage pairs go from pool g to pool h, with a
 connectivity flow f so the w form one Eulerian trail (= an order of the stages); u_t in {0,1} picks vLLM's single
-TP degree. The objective is $/h; solve methods move a throughput threshold tau (stage types and links slower
-than tau get upper bound 0) and the budget row, so one model serves every method. Each family is one function.
+TP degree. The objective is $/h; solve methods move a throughput threshold tau (sizes and links slower than tau
+are switched off) and check their own budgets on the frontier, so one model serves every method. Each family is
+one function.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def group_stage_types(arcs: ArcSet) -> StageGroups:
 
 @dataclass
 class PlacementModel:
-    """The MILP plus what methods need to move the threshold and budget and to read solutions back."""
+    """The MILP plus what methods need to move the threshold and to read solutions back."""
 
     lp: LinearModel
     arcs: ArcSet
@@ -160,7 +161,6 @@ class PlacementModel:
     z: np.ndarray  # layers per group
     hi_entries: np.ndarray  # positions in lp.A.data of the -hi coefficients of the rows z - hi y <= 0
     w: np.ndarray | None  # pool x pool transition counts (None when no link can ever bind)
-    budget_row: int
     y_ub: np.ndarray
     allowed: np.ndarray  # groups allowed at all (homogeneous baselines switch pools off)
 
@@ -181,9 +181,6 @@ class PlacementModel:
         pools = np.unique(self.arcs.pool[arcs])
         links = self.arcs.link_throughput[np.ix_(pools, pools)] if self.w is not None else []
         return np.unique(np.r_[self.arcs.throughput[arcs], np.ravel(links)])
-
-    def set_budget(self, max_hourly_cost: float) -> None:
-        self.lp.row_hi[self.budget_row] = max_hourly_cost
 
     def counts(self, solution: np.ndarray) -> np.ndarray:
         """Stages per stage type: each group's z layers split as evenly as possible over its y stages (the
@@ -264,12 +261,11 @@ def add_stage_order(b: _Builder, scenario: Scenario, groups: StageGroups, y: np.
     return w
 
 
-def add_budget(b: _Builder, groups: StageGroups, y: np.ndarray, max_hourly_cost: float) -> int:
-    """Sum of $/h of the chosen stages <= budget."""
+def add_budget(b: _Builder, groups: StageGroups, y: np.ndarray, max_hourly_cost: float) -> None:
+    """Sum of $/h of the chosen stages <= max_hourly_cost (the methods' own budgets are checked on the frontier)."""
     first = len(b.row_lo)
-    row = b.add_row("budget", y, groups.cost, hi=max_hourly_cost)
+    b.add_row("budget", y, groups.cost, hi=max_hourly_cost)
     b.family("budget", first)
-    return row
 
 
 def add_latency_slos(b: _Builder, scenario: Scenario, arcs: ArcSet, groups: StageGroups, y: np.ndarray,
@@ -331,11 +327,11 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
     add_stage_limit(b, y, S)
     add_gpu_supply(b, scenario, groups, y)
     w = add_stage_order(b, scenario, groups, y, S) if links_can_matter(scenario, arcs) else None
-    budget = add_budget(b, groups, y, s.max_hourly_cost)
+    add_budget(b, groups, y, s.max_hourly_cost)
     add_latency_slos(b, scenario, arcs, groups, y, z, w)
     if s.vllm_deployable:
         add_uniform_tp(b, groups, y, S)
     lp = b.build()
     lp.c[y] = groups.cost
     return PlacementModel(lp=lp, arcs=arcs, groups=groups, y=y, z=z, hi_entries=_data_positions(lp.A, hi_rows, y),
-                          w=w, budget_row=budget, y_ub=y_ub, allowed=np.ones(len(groups), dtype=bool))
+                          w=w, y_ub=y_ub, allowed=np.ones(len(groups), dtype=bool))

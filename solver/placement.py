@@ -100,6 +100,13 @@ def stage_specs(scenario: Scenario, stages: list[tuple[int, int, int, int]]) -> 
     return specs, links
 
 
+def link_bandwidths(scenario: Scenario, placement: Placement) -> list[float]:
+    """GB/s between consecutive stages of a placement, from the scenario's pool-to-pool bandwidths."""
+    index = {pool.name: i for i, pool in enumerate(scenario.pools)}
+    return [float(scenario.bandwidth_gbps[index[a.pool], index[b.pool]])
+            for a, b in zip(placement.stages, placement.stages[1:])]
+
+
 def placement_from_stages(scenario: Scenario, stages: list[tuple[int, int, int, int]], batch: int,
                           perf: PerformanceModel) -> Placement:
     """Build a Placement from (start, end, pool index, tp) tuples, predicting its figures with `perf`."""

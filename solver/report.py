@@ -12,7 +12,7 @@ from rich.table import Table
 from solver.config import Scenario
 from solver.io_utils import write_csv_atomic, write_json_atomic
 from solver.methods import Outcome
-from solver.placement import Placement
+from solver.placement import Placement, link_bandwidths
 
 
 def clean(value):
@@ -39,13 +39,6 @@ def distance_from_exact(outcome: Outcome) -> float | None:
     if p is None or e is None:
         return None
     return p.cost_per_million_tokens / e.cost_per_million_tokens - 1
-
-
-def link_bandwidths(scenario: Scenario, placement: Placement) -> list[float]:
-    """GB/s between consecutive stages (what a deployment prediction needs besides the stages)."""
-    index = {pool.name: i for i, pool in enumerate(scenario.pools)}
-    return [float(scenario.bandwidth_gbps[index[a.pool], index[b.pool]])
-            for a, b in zip(placement.stages, placement.stages[1:])]
 
 
 def outcome_dict(outcome: Outcome, scenario: Scenario) -> dict:
