@@ -1,6 +1,8 @@
 """Predicted vs measured generated tok/s for the measurements under results/calibration/, before calibration
 (datasheet priors of gpu_pools/gpus.csv) and after (factors fitted on the fit part; errors reported on the runs
-held out). Prints figures, asserts nothing.
+held out). Then a stricter test of generalisation: for every GPU type measured in several files, each file in turn
+is predicted with factors fitted on the others only (a whole sweep - model, context length - never seen).
+Prints figures, asserts nothing.
 
     python scripts/bench_accuracy.py [--holdout 0.3]
 
@@ -17,7 +19,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from solver.calibration import calibrate, predict, split
+from solver.calibration import calibrate, fit_factors, median_abs, predict, relative_errors, split
 from solver.catalog import load_catalog
 from solver.measurements import Defaults, collect
 from solver.perf import get_model
@@ -62,6 +64,28 @@ def main() -> None:
                  for part in ("fit", "holdout") for stage in ("before", "after")]
         summary.add_row(gpu, *(f"{c:.0%}" for c in cells))
     console.print(summary)
+    console.print(leave_one_file_out(runs, priors, perf))
+
+
+def leave_one_file_out(runs, priors, perf) -> Table:
+    """Per measurement file: median |error| of its runs under factors fitted on the other files of its GPU type."""
+    table = Table(title="leave one file out: median |error| of a file's runs, factors fitted on the other files",
+                  title_justify="left")
+    for column in ("GPU", "file", "runs", "median |error|", "errors"):
+        table.add_column(column, justify="right")
+    by_file: dict[tuple[str, str], list] = {}
+    for m in runs:
+        by_file.setdefault((m.gpu_type, m.source.split(":")[0]), []).append(m)
+    errors = []
+    for gpu, name in sorted(by_file):
+        others = [m for (g, n), group in by_file.items() if g == gpu and n != name for m in group]
+        if not others:
+            continue
+        mine = relative_errors(by_file[gpu, name], fit_factors(others, priors.spec(gpu), perf), perf)
+        errors.extend(mine)
+        table.add_row(gpu, name, str(len(mine)), f"{median_abs(mine):.0%}", " ".join(f"{e:+.0%}" for e in mine))
+    table.add_row("all", "", str(len(errors)), f"{median_abs(np.array(errors)):.0%}", "")
+    return table
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from solver.perf import get_model
 DEFAULT_MEASUREMENTS = Path(__file__).resolve().parent.parent / "results" / "calibration"
 
 
-SHORT = {"compute_efficiency": "compute eff", "memory_efficiency": "memory eff", "comm_efficiency": "comm eff",
-         "layer_overhead_us": "layer us", "step_overhead_ms": "step ms"}
+SHORT = {"compute_efficiency": "compute eff", "memory_efficiency": "memory eff", "attention_efficiency": "attn eff",
+         "comm_efficiency": "comm eff", "layer_overhead_us": "layer us", "step_overhead_ms": "step ms"}
 
 
 def report_tables(results: list[GpuCalibration]) -> tuple[Table, Table]:

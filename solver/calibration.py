@@ -26,9 +26,11 @@ from solver.perf.pipeline import evaluate_deployment
 
 # Physically plausible ranges (lower, upper) and the scale of a "large" change, per fitted factor. Kept tight on
 # purpose: a fit that needs 9% of peak FLOPS is fitting a modelling gap, not the GPU, and would mislead the planner.
-BOUNDS = {"compute_efficiency": (0.25, 0.9), "memory_efficiency": (0.3, 0.95), "comm_efficiency": (0.1, 0.9),
+BOUNDS = {"compute_efficiency": (0.25, 0.9), "memory_efficiency": (0.3, 0.95),
+          "attention_efficiency": (0.2, 1.0), "comm_efficiency": (0.1, 0.9),
           "layer_overhead_us": (0.0, 1000.0), "step_overhead_ms": (0.0, 100.0)}
-SCALE = {"compute_efficiency": 0.3, "memory_efficiency": 0.3, "comm_efficiency": 0.3, "layer_overhead_us": 200.0,
+SCALE = {"compute_efficiency": 0.3, "memory_efficiency": 0.3, "attention_efficiency": 0.3,
+         "comm_efficiency": 0.3, "layer_overhead_us": 200.0,
          "step_overhead_ms": 20.0}
 PRIOR_WEIGHT = 0.05  # a move of one SCALE costs as much as a 5% log error on one run
 
@@ -82,8 +84,8 @@ def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) 
         predicted = np.array([predict(m, candidate, perf) for m in runs])
         return np.r_[np.log(np.maximum(predicted, 1e-9) / measured), PRIOR_WEIGHT * (x - prior) / scale]
 
-    starts = [prior, np.clip(prior * [0.7, 0.7, 0.7, 1, 1] + [0, 0, 0, 100, 10], lower, upper),
-              np.clip(prior * [0.4, 0.5, 0.4, 1, 1] + [0, 0, 0, 400, 40], lower, upper)]
+    starts = [prior, np.clip(prior * [0.7, 0.7, 0.7, 0.7, 1, 1] + [0, 0, 0, 0, 100, 10], lower, upper),
+              np.clip(prior * [0.4, 0.5, 0.5, 0.4, 1, 1] + [0, 0, 0, 0, 400, 40], lower, upper)]
     best = min((least_squares(residuals, x0, bounds=(lower, upper), x_scale=scale, diff_step=1e-3, max_nfev=200)
                 for x0 in starts), key=lambda result: result.cost)
     return replace(spec, **dict(zip(names, map(float, best.x))))
@@ -141,7 +143,8 @@ def write_calibration(path: Path, results: list[GpuCalibration]) -> pd.DataFrame
     if path.is_file():
         old = pd.read_csv(path, comment="#", keep_default_na=False)
         old = old[~old["gpu_type"].str.upper().isin({r.gpu_type.upper() for r in results})]
-        fresh = pd.concat([old, fresh], ignore_index=True)
+        columns = [*fresh.columns, *(c for c in old.columns if c not in fresh.columns)]
+        fresh = pd.concat([old, fresh], ignore_index=True)[columns]
     fresh = fresh.sort_values("gpu_type").reset_index(drop=True)
     write_csv_atomic(path, fresh)
     return fresh

@@ -15,8 +15,8 @@ import pandas as pd
 from solver.errors import ConfigError
 
 CATALOG_ENV = "TOKENOP_GPU_CATALOG"
-CALIBRATED_FIELDS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "layer_overhead_us",
-                     "step_overhead_ms")
+CALIBRATED_FIELDS = ("compute_efficiency", "memory_efficiency", "attention_efficiency", "comm_efficiency",
+                     "layer_overhead_us", "step_overhead_ms")
 
 
 def default_catalog_dir() -> Path:
@@ -40,6 +40,7 @@ class GpuSpec:
     gpus_per_node: int
     compute_efficiency: float
     memory_efficiency: float
+    attention_efficiency: float
     comm_efficiency: float
     layer_overhead_us: float
     step_overhead_ms: float

@@ -28,7 +28,7 @@ def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurem
     runs = []
     for tp in (1, 2):
         for batch in (1, 4, 16, 64):
-            for inp, out in ((2048, 256), (256, 512)):
+            for inp, out in ((2048, 256), (256, 512), (8192, 128)):
                 m = Measurement(source=f"synthetic:{tp}-{batch}-{inp}", model=model, gpu_type=gpu, tp=tp, pp=1,
                                 gpus_per_node=8, batch_size=batch, input_tokens=inp, output_tokens=out,
                                 tokens_per_s=1.0)
@@ -37,12 +37,14 @@ def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurem
 
 
 def test_fit_recovers_known_factors(catalog, perf):
-    truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "layer_overhead_us": 60.0, "step_overhead_ms": 6.0}
+    truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "attention_efficiency": 0.3, "layer_overhead_us": 60.0,
+             "step_overhead_ms": 6.0}
     runs = synthetic_runs(catalog, perf, truth)
     [result] = calibrate(runs, catalog, perf, holdout=0.25)
     assert result.fit_error_before > 0.2  # the datasheet priors are far off these runs
     assert result.fit_error_after < 0.02 and result.holdout_error_after < 0.02
     assert abs(result.after.memory_efficiency - 0.6) < 0.06
+    assert abs(result.after.attention_efficiency - 0.3) < 0.05
 
 
 def test_split_keeps_repeated_runs_of_one_configuration_together(catalog, perf):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from solver.config import ModelArch, Settings, Workload
@@ -84,3 +86,19 @@ def test_vllm_deployment_splits_requests_into_pipeline_micro_batches(perf, catal
     single = [StageSpec("H100", spec, spec.memory_gb, 4, 0, 80)]
     assert evaluate_deployment(LLAMA_70B, work, Settings(), single, [], 64, perf).tokens_per_s == pytest.approx(
         evaluate_pipeline(LLAMA_70B, work, Settings(), single, [], 64, perf).tokens_per_s)
+
+
+def test_attention_is_priced_apart_from_the_gemms(perf, catalog):
+    """Attention kernels have their own efficiency: halving it slows a long-context batch far more than a short one
+    (KV reads grow with the context, weight reads do not), and never touches the GEMM-only LM head."""
+    spec = catalog.spec("H100")
+
+    def decode_step_s(attention_efficiency: float, inp: int) -> tuple[float, float]:
+        profile = perf.stage_profile(LLAMA_8B, Workload(input_tokens=inp, output_tokens=100, batch_sizes=[8]),
+                                     replace(spec, attention_efficiency=attention_efficiency), 80, 1, 8, Settings())
+        return profile.decode_layer_s, profile.decode_head_s
+
+    short_slowdown = decode_step_s(0.2, 512)[0] / decode_step_s(0.4, 512)[0]
+    long_slowdown = decode_step_s(0.2, 16000)[0] / decode_step_s(0.4, 16000)[0]
+    assert 1.0 < short_slowdown < 1.1 < 1.5 < long_slowdown < 2.0
+    assert decode_step_s(0.2, 16000)[1] == decode_step_s(0.4, 16000)[1]

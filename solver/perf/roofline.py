@@ -1,10 +1,12 @@
 """Roofline performance model (seed 001): every kernel takes max(FLOPs / compute, bytes / bandwidth).
 
 Prefill of B prompts of I tokens is compute-bound (2 x params x tokens plus the causal attention term); a decode
-step reads the weights once plus the KV cache of the batch and is memory-bound until the batch is large. Tensor
-parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces per layer; the achieved
-fractions of peak (efficiencies) and fixed overheads per layer and per engine step come from the GPU catalog,
-where calibration overwrites them.
+step reads the weights once plus the KV cache of the batch and is memory-bound until the batch is large. The
+attention kernels (flash / paged attention) run after the GEMMs and reach a lower fraction of peak, so they are a
+roofline of their own with `attention_efficiency` (sharing the GEMMs' factors predicted 16k-context H100 runs
+30-45% too fast). Tensor parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces
+per layer; the achieved fractions of peak (efficiencies) and fixed overheads per layer and per engine step come
+from the GPU catalog, where calibration overwrites them.
 """
 
 from __future__ import annotations
@@ -31,11 +33,19 @@ def allreduce_s(num_bytes: float, tp: int, spec: GpuSpec) -> float:
     return 2 * (tp - 1) / tp * num_bytes / bandwidth + 2 * (tp - 1) * ALLREDUCE_LATENCY_S
 
 
-def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str) -> np.ndarray:
-    """[compute, memory] seconds of one kernel: only the larger of the two counts."""
-    compute = flops / (spec.peak_tflops(precision) * 1e12 * spec.compute_efficiency)
-    memory = num_bytes / (spec.hbm_bandwidth_gbps * 1e9 * spec.memory_efficiency)
+def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str, share: float = 1.0
+                   ) -> np.ndarray:
+    """[compute, memory] seconds of one kernel: only the larger of the two counts. `share` scales the GEMM
+    efficiencies down for kernels that reach less of the peak (attention)."""
+    compute = flops / (spec.peak_tflops(precision) * 1e12 * spec.compute_efficiency * share)
+    memory = num_bytes / (spec.hbm_bandwidth_gbps * 1e9 * spec.memory_efficiency * share)
     return np.array([compute, 0.0]) if compute >= memory else np.array([0.0, memory])
+
+
+def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray:
+    """Attention runs as its own kernel (flash/paged attention, bf16 whatever the weight format) after the GEMMs,
+    reading and writing the KV cache; it reaches `attention_efficiency` of the GEMMs' fraction of peak."""
+    return roofline_parts(flops, num_bytes, spec, "bf16", spec.attention_efficiency)
 
 
 @register("roofline")
@@ -55,14 +65,14 @@ class RooflineModel:
         # Prefill: B prompts of I tokens, processed in chunks of prefill_chunk_tokens.
         tokens = b * inp
         chunks = math.ceil(tokens / w.prefill_chunk_tokens)
-        prefill = roofline_parts(tokens * layer_flops + b * 2 * inp * inp * attn_width,
-                                 chunks * layer_bytes + tokens * kv_token_gpu, spec, m.precision)
+        prefill = (roofline_parts(tokens * layer_flops, chunks * layer_bytes, spec, m.precision)
+                   + attention_parts(b * 2 * inp * inp * attn_width, tokens * kv_token_gpu, spec))
         prefill_comm = 2 * allreduce_s(tokens * m.d_model * ACTIVATION_BYTES, t, spec) + chunks * overhead
 
         # Decode: one step for B sequences at the mean context length of the generation.
         ctx = inp + (out - 1) / 2
-        decode = roofline_parts(b * (layer_flops + 4 * ctx * attn_width), layer_bytes + b * ctx * kv_token_gpu,
-                                spec, m.precision)
+        decode = (roofline_parts(b * layer_flops, layer_bytes, spec, m.precision)
+                  + attention_parts(b * 4 * ctx * attn_width, b * ctx * kv_token_gpu, spec))
         decode_comm = 2 * allreduce_s(b * m.d_model * ACTIVATION_BYTES, t, spec)
 
         layer_parts = np.array([*(prefill + out * decode), prefill_comm - chunks * overhead + out * decode_comm,
