@@ -3,7 +3,9 @@
 A stage's cost, throughput and memory depend only on its size n (layers), pool, TP degree and role (first stage
 holds the embedding, last stage the LM head, a single stage both), never on where its layers sit. So candidates
 are *stage types* (n, pool, tp, role); the MILP picks how many of each, and the layer ranges follow from the
-order (docs/formulation.md). Types whose memory does not fit (or is below min_memory_utilization) never reach
+order (docs/formulation.md). Memory is the exception that depends on the pipeline: vLLM runs a pipeline of P
+stages as P micro-batches of `batch` requests, so every stage holds the KV cache of P x batch requests; each type
+records at which depths P it fits (and meets min_memory_utilization), and types that fit at no depth never reach
 the MILP. With segment quantization only sizes from `segment_sizes` are generated, except that the last stage
 may absorb any remainder; `auto` keeps every size (exact) unless that would exceed `max_exact_arcs`.
 """
@@ -37,7 +39,7 @@ class StageRoles:
 
 @dataclass(frozen=True)
 class ArcSet(StageRoles):
-    """Arcs and link data for one batch size; arrays are aligned by arc index."""
+    """Arcs and link data for one (micro-)batch size; arrays are aligned by arc index."""
 
     batch: int
     num_layers: int
@@ -47,7 +49,7 @@ class ArcSet(StageRoles):
     tp: np.ndarray
     throughput: np.ndarray  # generated tok/s the stage sustains (after headroom)
     cost: np.ndarray  # $/h of the stage's GPUs
-    memory_gb: np.ndarray  # per GPU
+    depth_fits: np.ndarray  # [P - 1, k]: type k's memory fits (and meets min utilization) in a P-stage pipeline
     prefill_s: np.ndarray
     decode_step_s: np.ndarray
     link_throughput: np.ndarray  # pool x pool tok/s of the activation transfer
@@ -91,22 +93,26 @@ def use_quantization(scenario: Scenario) -> bool:
 
 def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize: bool | None = None,
                enforce_min_utilization: bool = True) -> ArcSet:
-    """All memory-feasible stage types at `batch` with their throughput, cost, memory and latency parts."""
+    """All stage types at micro-batch `batch` that fit memory at some pipeline depth, with their throughput, cost,
+    latency parts and the depths where they fit."""
     m, w, s = scenario.model, scenario.workload, scenario.settings
     quantize = use_quantization(scenario) if quantize is None else quantize
     layers, roles = stage_kinds(m.num_layers, s.min_layers_per_stage, s.segment_sizes if quantize else None)
     first = ((roles == FIRST) | (roles == ONLY)).astype(float)
     last = ((roles == LAST) | (roles == ONLY)).astype(float)
+    depths = np.arange(1, min(s.max_pipeline_stages, m.num_layers) + 1)
     columns: dict[str, list[np.ndarray]] = {k: [] for k in ("size", "role", "pool", "tp", "throughput", "cost",
-                                                            "memory_gb", "prefill_s", "decode_step_s")}
+                                                            "prefill_s", "decode_step_s", "depth_fits")}
     options = tp_options(scenario)
     for pool_index, tp in options:
         pool = scenario.pools[pool_index]
         profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, batch, s)
-        memory = profile.memory_gb(layers, first, last)
-        keep = memory <= profile.usable_gb
+        memory = np.array([perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, p * batch, s)
+                           .memory_gb(layers, first, last) for p in depths])
+        fits = memory <= profile.usable_gb
         if enforce_min_utilization:
-            keep &= memory >= s.min_memory_utilization * profile.usable_gb
+            fits &= memory >= s.min_memory_utilization * profile.usable_gb
+        keep = fits.any(axis=0)
         n, lst = layers[keep], last[keep]
         columns["size"].append(n)
         columns["role"].append(roles[keep])
@@ -114,10 +120,12 @@ def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize:
         columns["tp"].append(np.full(keep.sum(), tp))
         columns["throughput"].append(profile.throughput(n, lst) * (1 - s.headroom))
         columns["cost"].append(np.full(keep.sum(), tp * pool.dollar_per_hour))
-        columns["memory_gb"].append(memory[keep])
         columns["prefill_s"].append(profile.prefill_s(n, lst))
         columns["decode_step_s"].append(profile.decode_step_s(n, lst))
-    arrays = {k: (np.concatenate(v) if v else np.array([])) for k, v in columns.items()}
+        columns["depth_fits"].append(fits[:, keep])
+    arrays = {k: (np.concatenate(v, axis=-1) if v else np.array([])) for k, v in columns.items()}
+    if not options:
+        arrays["depth_fits"] = np.zeros((len(depths), 0), dtype=bool)
     for key in ("size", "role", "pool", "tp"):
         arrays[key] = arrays[key].astype(int)
     link = np.array([[link_batch_time_s(w, m, batch, bw, s.link_latency_us * 1e-6) for bw in row]

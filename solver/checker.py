@@ -10,7 +10,7 @@ import math
 
 from solver.config import Scenario
 from solver.perf.base import PerformanceModel
-from solver.perf.pipeline import StageSpec, evaluate_pipeline
+from solver.perf.pipeline import StageSpec, evaluate_deployment
 from solver.placement import Placement, link_bandwidths
 
 REL = 1e-6
@@ -56,10 +56,11 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
     specs = [StageSpec(st.pool, pools[st.pool][1].spec, pools[st.pool][1].memory_gb, st.tp, st.first_layer,
                        st.end_layer) for st in stages]
     links = link_bandwidths(scenario, placement)
-    est = evaluate_pipeline(m, w, s, specs, links, placement.batch_size, perf, headroom=s.headroom)
+    est = evaluate_deployment(m, w, s, specs, links, placement.requests_in_flight, perf, headroom=s.headroom)
     for i, (mem, usable) in enumerate(zip(est.memory_gb_per_gpu, est.usable_gb_per_gpu)):
         if mem > usable * (1 + REL):
-            problems.append(f"stage {i} needs {mem:.2f} GB per GPU, only {usable:.2f} GB usable")
+            problems.append(f"stage {i} needs {mem:.2f} GB per GPU for the KV cache of "
+                            f"{placement.requests_in_flight} requests in flight, only {usable:.2f} GB usable")
         if mem < s.min_memory_utilization * usable * (1 - REL):
             problems.append(f"stage {i} uses {mem:.2f} GB per GPU, below min_memory_utilization")
     cost = sum(st.tp * pools[st.pool][1].dollar_per_hour for st in stages)

@@ -160,19 +160,62 @@ class PlacementModel:
     y: np.ndarray  # stages per group
     z: np.ndarray  # layers per group
     hi_entries: np.ndarray  # positions in lp.A.data of the -hi coefficients of the rows z - hi y <= 0
+    lo_entries: np.ndarray  # ... and of the -lo coefficients of the rows z - lo y >= 0
     w: np.ndarray | None  # pool x pool transition counts (None when no link can ever bind)
     y_ub: np.ndarray
     allowed: np.ndarray  # groups allowed at all (homogeneous baselines switch pools off)
+    d: np.ndarray | None = None  # pipeline depth indicators (None when memory never depends on the depth)
+    windows: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    split: set[int] = field(default_factory=set)  # depths solved on their own (see set_depth)
+    tau: float = 0.0
+    depth: int | None = None
 
     def set_threshold(self, tau: float) -> None:
         """Only stage sizes and links sustaining at least `tau` tok/s may be used: hi(tau) per group."""
+        self.tau = tau
+        self._apply()
+
+    def set_depth(self, depth: int | None) -> None:
+        """None: every depth not split off, with the memory windows left out (a relaxation; a solution that breaks
+        them gets its depth split off, `memory_depth_violated`). P: exactly P stages, each group's sizes capped
+        by its window at P (exact; only bounds and coefficients change, so these solves stay small)."""
+        self.depth = depth
+        self._apply()
+
+    def _apply(self) -> None:
         g = self.groups
-        fast = (self.arcs.throughput[g.members] >= tau).astype(int)
+        fast = (self.arcs.throughput[g.members] >= self.tau).astype(int)
         usable = np.add.reduceat(fast, g.start)  # a prefix of each run, as throughput falls with size
-        self.lp.ub[self.y] = np.where((usable > 0) & self.allowed, self.y_ub, 0.0)
-        self.lp.A.data[self.hi_entries] = -(g.lo + np.maximum(usable, 1) - 1)
+        lo, hi = g.lo.copy(), g.lo + np.maximum(usable, 1) - 1
+        ok = (usable > 0) & self.allowed
+        if self.d is not None:
+            if self.depth is None:
+                self.lp.lb[self.d] = 0.0
+                self.lp.ub[self.d] = [0.0 if p in self.split else 1.0 for p in range(1, len(self.d) + 1)]
+            else:
+                window = np.array([self.windows.get((self.depth, k), (lo[k], hi[k])) for k in range(len(g))])
+                lo, hi = np.maximum(lo, window[:, 0]), np.minimum(hi, window[:, 1])
+                ok &= lo <= hi
+                self.lp.lb[self.d] = self.lp.ub[self.d] = (np.arange(1, len(self.d) + 1) == self.depth)
+        self.lp.ub[self.y] = np.where(ok, self.y_ub, 0.0)
+        self.lp.A.data[self.hi_entries] = -np.maximum(hi, lo)
+        self.lp.A.data[self.lo_entries] = -lo
         if self.w is not None:
-            self.lp.ub[self.w.ravel()] = np.where(self.arcs.link_throughput.ravel() >= tau, self.y_ub.max(), 0.0)
+            self.lp.ub[self.w.ravel()] = np.where(self.arcs.link_throughput.ravel() >= self.tau, self.y_ub.max(),
+                                                  0.0)
+
+    def memory_depth_violated(self, solution: np.ndarray) -> int | None:
+        """The solution's depth P if one of its stages does not fit memory at that depth, else None. Stages of a
+        group have floor(z/y) or ceil(z/y) layers (`counts`)."""
+        if self.d is None or self.depth is not None:
+            return None
+        depth = int(np.argmax(solution[self.d])) + 1
+        stages, layers = np.rint(solution[self.y]).astype(int), np.rint(solution[self.z]).astype(int)
+        for k in np.flatnonzero(stages):
+            a, c = self.windows.get((depth, int(k)), (-math.inf, math.inf))
+            if layers[k] // stages[k] < a or -(-layers[k] // stages[k]) > c:
+                return depth
+        return None
 
     def thresholds(self) -> np.ndarray:
         """Sorted distinct throughputs of the allowed stage types and of the links between their pools: the only
@@ -201,19 +244,20 @@ class PlacementModel:
 
 # --- constraint families --------------------------------------------------------------------------------------
 
-def add_cover(b: _Builder, groups: StageGroups, y: np.ndarray, z: np.ndarray, num_layers: int) -> np.ndarray:
+def add_cover(b: _Builder, groups: StageGroups, y: np.ndarray, z: np.ndarray, num_layers: int
+              ) -> tuple[np.ndarray, np.ndarray]:
     """One first stage, one last stage (or one stage that is both), each group's layers within its stages'
-    sizes, and the layers add up to all L. Returns the rows z_k - hi_k y_k <= 0 that the threshold moves."""
+    sizes, and the layers add up to all L. Returns the rows z_k - lo_k y_k >= 0 and z_k - hi_k y_k <= 0 whose
+    coefficients thresholds and depths move."""
     first = len(b.row_lo)
     b.add_row("one_first_stage", y[groups.holds_first], 1.0, 1.0, 1.0)
     b.add_row("one_last_stage", y[groups.holds_last], 1.0, 1.0, 1.0)
     b.add_row("all_layers", z, 1.0, num_layers, num_layers)
     hi = groups.lo + groups.length - 1
-    for k in range(len(groups)):
-        b.add_row(f"size_min[{k}]", [z[k], y[k]], [1.0, -groups.lo[k]], lo=0.0)
+    lo_rows = [b.add_row(f"size_min[{k}]", [z[k], y[k]], [1.0, -groups.lo[k]], lo=0.0) for k in range(len(groups))]
     hi_rows = [b.add_row(f"size_max[{k}]", [z[k], y[k]], [1.0, -hi[k]], hi=0.0) for k in range(len(groups))]
     b.family("cover", first)
-    return np.array(hi_rows, dtype=int)
+    return np.array(lo_rows, dtype=int), np.array(hi_rows, dtype=int)
 
 
 def add_stage_limit(b: _Builder, y: np.ndarray, max_stages: int) -> None:
@@ -221,6 +265,37 @@ def add_stage_limit(b: _Builder, y: np.ndarray, max_stages: int) -> None:
     first = len(b.row_lo)
     b.add_row("max_stages", y, 1.0, hi=max_stages)
     b.family("max_stages", first)
+
+
+def depth_windows(arcs: ArcSet, groups: StageGroups) -> dict[tuple[int, int], tuple[int, int]]:
+    """{(depth P, group k): (a, c)} where a P-stage pipeline lets group k's stages hold only a..c layers (a > c:
+    none) of its run lo..hi: each stage holds the KV cache of P x batch requests. Memory grows with the size, so
+    the sizes that fit (at or above min_memory_utilization) form an interval."""
+    windows = {}
+    for k in range(len(groups)):
+        run = groups.members[groups.start[k]:groups.start[k] + groups.length[k]]
+        lo, hi = int(groups.lo[k]), int(groups.lo[k] + len(run) - 1)
+        for p, fits in enumerate(arcs.depth_fits[:, run], start=1):
+            ok = np.flatnonzero(fits)
+            a, c = (lo + int(ok[0]), lo + int(ok[-1])) if len(ok) else (hi + 1, hi)
+            if len(ok) and len(ok) != c - a + 1:
+                raise ValueError("memory is not monotone in the stage size; the performance model breaks the "
+                                 "StageProfile contract")
+            if (a, c) != (lo, hi):
+                windows[p, k] = (a, c)
+    return windows
+
+
+def add_pipeline_depth(b: _Builder, y: np.ndarray, max_depth: int) -> np.ndarray:
+    """Exactly one depth P (d_P = 1) and P stages. Which sizes fit at P (`depth_windows`) enters as bounds:
+    PlacementModel.set_depth."""
+    first = len(b.row_lo)
+    depths = np.arange(1, max_depth + 1)
+    d = b.add_vars([f"d[{p}]" for p in depths], 0.0, 1.0, True)
+    b.add_row("one_depth", d, 1.0, 1.0, 1.0)
+    b.add_row("stages_equal_depth", np.r_[y, d], np.r_[np.ones(len(y)), -depths], 0.0, 0.0)
+    b.family("pipeline_depth", first)
+    return d
 
 
 def add_gpu_supply(b: _Builder, scenario: Scenario, groups: StageGroups, y: np.ndarray) -> None:
@@ -323,8 +398,11 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
              zip(groups.pool, groups.tp, groups.role, groups.lo)]
     y = b.add_vars([f"y[{n}]" for n in names], 0.0, y_ub, True)
     z = b.add_vars([f"z[{n}]" for n in names], 0.0, arcs.num_layers, True)
-    hi_rows = add_cover(b, groups, y, z, arcs.num_layers)
-    add_stage_limit(b, y, S)
+    lo_rows, hi_rows = add_cover(b, groups, y, z, arcs.num_layers)
+    windows = depth_windows(arcs, groups)
+    d = add_pipeline_depth(b, y, arcs.depth_fits.shape[0]) if windows else None
+    if not windows:
+        add_stage_limit(b, y, S)
     add_gpu_supply(b, scenario, groups, y)
     w = add_stage_order(b, scenario, groups, y, S) if links_can_matter(scenario, arcs) else None
     add_budget(b, groups, y, s.max_hourly_cost)
@@ -334,4 +412,5 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
     lp = b.build()
     lp.c[y] = groups.cost
     return PlacementModel(lp=lp, arcs=arcs, groups=groups, y=y, z=z, hi_entries=_data_positions(lp.A, hi_rows, y),
-                          w=w, y_ub=y_ub, allowed=np.ones(len(groups), dtype=bool))
+                          lo_entries=_data_positions(lp.A, lo_rows, y), w=w, y_ub=y_ub,
+                          allowed=np.ones(len(groups), dtype=bool), d=d, windows=windows)

@@ -119,31 +119,59 @@ def plan_throughput(pm: PlacementModel, x: np.ndarray) -> float:
 
 
 class Frontier:
-    """C(tau) evaluated lazily with a cache; a point found at tau also answers every tau' <= its throughput."""
+    """C(tau) evaluated lazily with a cache; a point found at tau also answers every tau' <= its throughput.
+
+    C(tau) is the cheapest of a few components (PlacementModel.set_depth): the relaxation without memory windows
+    over the depths not split off, and each split-off depth on its own. Each component keeps its own cache under
+    the same rule (a relaxed point found before a split is optimal over a superset of depths, so it stays valid)."""
 
     def __init__(self, pm: PlacementModel, run: "Runner", tau_min: float):
         self.pm, self.run = pm, run
         values = pm.thresholds()
         self.values = values[values >= tau_min * (1 - TOL)]
         self.points: dict[int, Found | None] = {}
+        self.components: dict[int | None, dict[int, Found | None]] = {}
         self.worst_gap = 0.0
 
     def at(self, i: int) -> Found | None:
+        if i not in self.points:
+            best = self._component(None, i)
+            for floor, depth in sorted((self._floor(depth, i), depth) for depth in self.pm.split):
+                if best is not None and floor >= best.cost * (1 - TOL):
+                    break  # C_P only grows with tau: this depth (and every later one) cannot be cheaper here
+                p = self._component(depth, i)
+                if p is not None and (best is None or p.cost < best.cost):
+                    best = p
+            self.points[i] = best
+        return self.points[i]
+
+    def _floor(self, depth: int, i: int) -> float:
+        """A lower bound on C_P(tau_i): depth P's cost at the lowest threshold or any cached one below tau_i
+        (inf: infeasible). One solve at the lowest threshold prunes most depths at every other."""
+        self._component(depth, 0)
+        known = [math.inf if p is None else p.cost for j, p in self.components[depth].items() if j <= i]
+        return max(known)
+
+    def _component(self, depth: int | None, i: int) -> Found | None:
+        cache = self.components.setdefault(depth, {})
         tau = self.values[i]
-        for j, p in self.points.items():
-            if j <= i and p is not None and p.throughput >= tau * (1 - TOL):
-                return p
-            if j <= i and p is None:  # infeasible at a lower threshold: infeasible here too
-                return None
+        for j, p in cache.items():
+            if j <= i and (p is None or p.throughput >= tau * (1 - TOL)):
+                return p  # infeasible at a lower threshold, or optimal there and fast enough here
         self.pm.set_threshold(tau * (1 - TOL))
+        self.pm.set_depth(depth)
         result = self.run(self.pm)
+        while result.has_solution and (violated := self.pm.memory_depth_violated(result.x)) is not None:
+            self.pm.split.add(violated)  # that depth is solved on its own from now on
+            self.pm.set_depth(None)
+            result = self.run(self.pm)
         point = None
         if result.has_solution:
             point = Found(result.x, float(self.pm.lp.c @ result.x), plan_throughput(self.pm, result.x), result.gap)
             self.worst_gap = max(self.worst_gap, result.gap)
         elif result.status == "no_solution":
             self.worst_gap = math.inf
-        self.points[i] = point
+        cache[i] = point
         return point
 
 

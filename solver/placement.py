@@ -9,7 +9,7 @@ import numpy as np
 from solver.candidates import FIRST, LAST, MIDDLE, ArcSet
 from solver.config import Scenario
 from solver.perf.base import PerformanceModel
-from solver.perf.pipeline import StageSpec, evaluate_pipeline
+from solver.perf.pipeline import StageSpec, evaluate_deployment
 
 
 @dataclass
@@ -34,7 +34,10 @@ class Stage:
 
 @dataclass
 class Placement:
-    """One pipeline (stages, per-pipeline $/h and tok/s) served by `replicas` identical copies of it."""
+    """One pipeline (stages, per-pipeline $/h and tok/s) served by `replicas` identical copies of it.
+
+    `batch_size` is what each stage works on per forward pass; vLLM runs a P-stage pipeline as P such
+    micro-batches, so P x batch_size requests are in flight (its --max-num-seqs)."""
 
     stages: list[Stage]
     batch_size: int
@@ -45,6 +48,10 @@ class Placement:
     bound: str
     link_tokens_per_s: list[float] = field(default_factory=list)
     replicas: int = 1
+
+    @property
+    def requests_in_flight(self) -> int:
+        return self.batch_size * self.pipeline_stages
 
     @property
     def gpus_per_replica(self) -> int:
@@ -78,7 +85,8 @@ class Placement:
         data = asdict(self)
         data.update(total_gpus=self.total_gpus, gpus_per_replica=self.gpus_per_replica,
                     total_tokens_per_s=self.total_tokens_per_s, total_dollar_per_hour=self.total_dollar_per_hour,
-                    cost_per_million_tokens=self.cost_per_million_tokens, pipeline_stages=self.pipeline_stages)
+                    cost_per_million_tokens=self.cost_per_million_tokens, pipeline_stages=self.pipeline_stages,
+                    requests_in_flight=self.requests_in_flight)
         for stage, obj in zip(data["stages"], self.stages):
             stage.update(layers=obj.layers, gpus=obj.gpus)
         return data
@@ -109,10 +117,11 @@ def link_bandwidths(scenario: Scenario, placement: Placement) -> list[float]:
 
 def placement_from_stages(scenario: Scenario, stages: list[tuple[int, int, int, int]], batch: int,
                           perf: PerformanceModel) -> Placement:
-    """Build a Placement from (start, end, pool index, tp) tuples, predicting its figures with `perf`."""
+    """Build a Placement from (start, end, pool index, tp) tuples at micro-batch `batch`, predicting its figures
+    with `perf` as vLLM runs it (len(stages) x batch requests in flight)."""
     specs, links = stage_specs(scenario, stages)
-    est = evaluate_pipeline(scenario.model, scenario.workload, scenario.settings, specs, links, batch, perf,
-                            headroom=scenario.settings.headroom)
+    est = evaluate_deployment(scenario.model, scenario.workload, scenario.settings, specs, links,
+                              len(stages) * batch, perf, headroom=scenario.settings.headroom)
     pools = scenario.pools
     out = [Stage(pools[g].name, pools[g].gpu_type, int(t), int(a), int(e), t * pools[g].dollar_per_hour,
                  float(thr), float(mem))

@@ -31,7 +31,8 @@ def write_plan(output: Path, plan: LaunchPlan, placement, console: Console) -> N
     header = [f"tokenop-solve launch plan: {plan.model}, TP {plan.tp} x PP {plan.pp} on "
               + " + ".join(f"{n.gpus}x {n.gpu_type}" for n in plan.nodes),
               f"predicted {placement.tokens_per_s:,.0f} tok/s at ${placement.dollar_per_hour:,.2f}/h "
-              f"(${placement.cost_per_million_tokens:.4f} per 1M tokens), batch {placement.batch_size}",
+              f"(${placement.cost_per_million_tokens:.4f} per 1M tokens), {placement.requests_in_flight} requests "
+              f"in flight",
               *plan.notes]
     script = output / "launch.sh"
     write_text_atomic(script, launch_script(plan, header))

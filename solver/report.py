@@ -143,7 +143,9 @@ def render(outcome: Outcome, scenario: Scenario, console: Console) -> None:
         ("Throughput", f"{p.total_tokens_per_s:,.0f} tok/s{rate} (generated tokens, bound: {p.bound})"),
         ("Cost per token", f"{fmt_money(p.cost_per_million_tokens, ' per 1M tokens')}"),
         ("Latency", f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms"),
-        ("Batch size", str(p.batch_size)),
+        ("Batch size", f"{p.batch_size} per stage" + (f" x {p.pipeline_stages} micro-batches = "
+                                                      f"{p.requests_in_flight} requests in flight"
+                                                      if p.pipeline_stages > 1 else " (requests in flight)")),
         ("Method / backend", f"{outcome.method} / {outcome.backend}"),
         ("Solve time", f"{outcome.seconds:.2f} s ({outcome.solves} MILP solves; first incumbent after {first})"),
         ("Optimality gap", gap),

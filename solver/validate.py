@@ -129,10 +129,10 @@ def run_benchmark(python: str, base_url: str, model: str, tokenizer: str, soluti
     args = ["--backend", "vllm", "--base-url", base_url, "--model", model, "--tokenizer", tokenizer,
             "--dataset-name", "random", "--random-input-len", str(solution.input_tokens),
             "--random-output-len", str(solution.output_tokens), "--num-prompts", str(num_prompts),
-            "--max-concurrency", str(solution.placement.batch_size), "--ignore-eos", "--save-result",
+            "--max-concurrency", str(solution.placement.requests_in_flight), "--ignore-eos", "--save-result",
             "--result-dir", str(out_dir), "--result-filename", result.name,
             "--metadata", *(f"{k}={v}" for k, v in metadata.items())]
-    progress(f"benchmarking {num_prompts} requests at concurrency {solution.placement.batch_size} ...")
+    progress(f"benchmarking {num_prompts} requests at concurrency {solution.placement.requests_in_flight} ...")
     with open(log, "w") as handle:
         done = subprocess.run([python, "-c", BENCH_SNIPPET, *args], stdout=handle, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -189,7 +189,7 @@ def measurement_of(solution: Solution, bench: dict, plan: LaunchPlan, source: st
     completed = int(bench["completed"])
     return Measurement(source=source, model=solution.model, gpu_type=gpu, tp=plan.tp, pp=plan.pp,
                        gpus_per_node=int(solution.data["gpus_per_node"].get(gpu, plan.tp * plan.pp)),
-                       batch_size=min(solution.placement.batch_size, completed),
+                       batch_size=min(solution.placement.requests_in_flight, completed),
                        input_tokens=round(bench["total_input_tokens"] / completed),
                        output_tokens=round(bench["total_output_tokens"] / completed),
                        tokens_per_s=float(bench["output_throughput"]),

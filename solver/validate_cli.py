@@ -74,7 +74,7 @@ def validate(solution, model, tokenizer, base_url, served_model_name, port, num_
         out_dir.mkdir(parents=True, exist_ok=True)
         interpreter = python_of(python)
         metadata = {"gpu": found.placement.stages[0].gpu_type, "tp": str(plan.tp), "pp": str(plan.pp)}
-        prompts = num_prompts or 4 * found.placement.batch_size
+        prompts = num_prompts or 4 * found.placement.requests_in_flight
         with console.status("validating ...") as status:
             if base_url:
                 base = base_url.rstrip("/")

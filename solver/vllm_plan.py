@@ -117,11 +117,8 @@ def launch_plan(placement: Placement, model: str, input_tokens: int, output_toke
     if placement.replicas > 1:
         notes.append(f"run {placement.replicas} identical copies of this server on separate GPUs behind a load "
                      "balancer; the demand needs all of them")
-    if placement.pipeline_stages > 1:
-        notes.append("vLLM splits the --max-num-seqs requests into micro-batches across pipeline stages; the "
-                     "prediction assumes every stage works on the full batch (docs/calibration.md)")
     return LaunchPlan(model=model, tp=degrees[-1], pp=placement.pipeline_stages,
-                      layer_partition=[s.layers for s in placement.stages], max_num_seqs=placement.batch_size,
+                      layer_partition=[s.layers for s in placement.stages], max_num_seqs=placement.requests_in_flight,
                       max_model_len=max_model_len(input_tokens, output_tokens),
                       gpu_memory_utilization=gpu_memory_utilization,
                       nodes=nodes_of(placement, gpus_per_node), replicas=placement.replicas, problems=problems,

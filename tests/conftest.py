@@ -24,7 +24,7 @@ def make_scenario(catalog, pools: list[tuple[str, int, float, float]], layers: i
     """pools: (gpu_type, count, memory_gb, $/h)."""
     model = ModelArch(name="test", num_layers=layers, d_model=1024, d_ff=2816, vocab_size=8000, num_heads=8,
                       num_kv_heads=2, layer_weight_memory_gb=layer_gb)
-    work = Workload(input_tokens=256, output_tokens=64, batch_sizes=[batch], **(workload or {}))
+    work = Workload(**({"input_tokens": 256, "output_tokens": 64, "batch_sizes": [batch]} | (workload or {})))
     s = Settings(**({"tp_degrees": [1, 2]} | (settings or {})))
     built = [Pool(name=catalog.canonical(g), gpu_type=catalog.canonical(g), count=c, memory_gb=mem,
                   dollar_per_hour=price, spec=catalog.spec(g)) for g, c, mem, price in pools]

@@ -30,8 +30,13 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
     L = m.num_layers
     options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees
                if t <= min(pool.count, pool.spec.gpus_per_node)]
-    profiles = {(g, t): perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
-                for g, t in options}
+    def profile(g: int, t: int, requests: int):
+        return perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, requests, s)
+
+    # vLLM runs P stages as P micro-batches of `batch`: time at `batch`, memory (KV cache) at P x batch requests.
+    profiles = {(g, t): profile(g, t, batch) for g, t in options}
+    in_flight = {(g, t, parts): profile(g, t, parts * batch) for g, t in options
+                 for parts in range(1, min(s.max_pipeline_stages, L) + 1)}
     minimum, quantized = min(s.min_layers_per_stage, L), s.segment_quantization == "on"
 
     def sizes_allowed(sizes: tuple[int, ...]) -> bool:
@@ -57,7 +62,7 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
                 for i, (n, (g, t)) in enumerate(zip(sizes, choice)):
                     p = profiles[(g, t)]
                     first, last = i == 0, i == parts - 1
-                    mem = p.memory_gb(n, first, last)
+                    mem = in_flight[g, t, parts].memory_gb(n, first, last)
                     if mem > p.usable_gb or mem < s.min_memory_utilization * p.usable_gb:
                         ok = False
                         break

@@ -12,6 +12,7 @@ from solver.candidates import build_arcs
 from solver.checker import check_placement
 from solver.formulation import build_model
 from solver.methods import Frontier, Runner, best_first, ratio_objective, solve
+from solver.placement import placement_from_stages
 from tests.conftest import make_scenario
 from tests.oracle import best_ratio, throughput_of
 
@@ -32,6 +33,7 @@ instance = st.fixed_dictionaries({
     "vllm_deployable": st.booleans(),
     "ttft_slo_ms": st.sampled_from([math.inf, math.inf, 300.0, 3000.0]),
     "tpot_slo_ms": st.sampled_from([math.inf, math.inf, 20.0, 80.0]),
+    "input_tokens": st.sampled_from([256, 256, 16384]),  # long prompts: the KV cache of P x batch requests binds
 })
 
 
@@ -45,8 +47,8 @@ def build(catalog, spec, workload: dict | None = None, settings: dict | None = N
                                                          "segment_sizes": [1, 3],
                                                          "vllm_deployable": spec["vllm_deployable"],
                                                          "optimality_gap": 1e-9},
-                         workload={"ttft_slo_ms": spec["ttft_slo_ms"], "tpot_slo_ms": spec["tpot_slo_ms"]}
-                         | (workload or {}))
+                         workload={"ttft_slo_ms": spec["ttft_slo_ms"], "tpot_slo_ms": spec["tpot_slo_ms"],
+                                   "input_tokens": spec["input_tokens"]} | (workload or {}))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -182,3 +184,17 @@ def test_memory_infeasible_instance_is_reported_infeasible(catalog, perf):
     scenario = make_scenario(catalog, [("T4", 1, 16, 0.35)], layers=4, layer_gb=12.0)
     assert best_ratio(scenario, 4, perf) is None
     assert solve(scenario, perf, method="exact", compare=False).placement is None
+
+
+def test_every_stage_holds_the_kv_cache_of_all_micro_batches(catalog, perf):
+    """vLLM runs P stages as P micro-batches of the batch: every stage holds the KV cache of P x batch requests.
+    Two L4 stages of 2 layers hold 256 long requests but not 512, so the optimum is one TP2 stage (as the
+    oracle says), and the checker rejects the two-stage plan a per-stage memory check would have accepted."""
+    scenario = make_scenario(catalog, [("L4", 4, 24.0, 0.7)], layers=4, layer_gb=6.0, batch=256,
+                             settings={"max_pipeline_stages": 4}, workload={"input_tokens": 16384})
+    p = solve(scenario, perf, method="exact", compare=False).placement
+    assert [(s.tp, s.layers) for s in p.stages] == [(2, 4)] and p.requests_in_flight == 256
+    assert math.isclose(p.dollar_per_hour / p.tokens_per_s, best_ratio(scenario, 256, perf)[0], rel_tol=1e-6)
+    two_stages = placement_from_stages(scenario, [(0, 2, 0, 1), (2, 4, 0, 1)], 256, perf)
+    assert two_stages.requests_in_flight == 512
+    assert any("512 requests in flight" in problem for problem in check_placement(scenario, two_stages, perf))

@@ -30,7 +30,7 @@ def test_uneven_split_sets_the_partition_and_default_split_does_not():
     args = uneven.serve_args()
     assert args[args.index("--tensor-parallel-size") + 1] == "4"
     assert args[args.index("--pipeline-parallel-size") + 1] == "2"
-    assert args[args.index("--max-num-seqs") + 1] == "32"
+    assert args[args.index("--max-num-seqs") + 1] == "64"  # 2 stages x micro-batch 32 requests in flight
     assert "--distributed-executor-backend" not in args  # 8 GPUs: one node
     even = launch_plan(placement([("H100", 4, 27), ("H100", 4, 27), ("H100", 4, 26)]), "m", 2000, 300, 0.9,
                        {"H100": 8})

@@ -97,25 +97,27 @@ def evaluate_pipeline(model: ModelArch, workload: Workload, settings: Settings, 
 
 
 def evaluate_deployment(model: ModelArch, workload: Workload, settings: Settings, stages: list[StageSpec],
-                        link_bandwidths_gbps: list[float], requests: int, perf: PerformanceModel
-                        ) -> PipelineEstimate:
+                        link_bandwidths_gbps: list[float], requests: int, perf: PerformanceModel,
+                        headroom: float = 0.0) -> PipelineEstimate:
     """Predict a vLLM deployment serving `requests` at once (its --max-num-seqs): every stage holds the KV cache of
     all of them, but vLLM keeps at most P batches in flight, so the requests advance as P micro-batches that take
     turns on the stages. Throughput = in flight x O / (P x slowest stage's time for one micro-batch); for P = 1 this
-    is `evaluate_pipeline` at the full batch. (The planner's batch is per stage: P x batch requests in flight.)"""
+    is `evaluate_pipeline` at the full batch. The planner's batch is the micro-batch: P x batch requests in flight."""
     pp = len(stages)
     full = [perf.stage_profile(model, workload, s.spec, s.memory_gb, s.tp, requests, settings) for s in stages]
     memory = [p.memory_gb(s.layers, i == 0, i == pp - 1) for i, (s, p) in enumerate(zip(stages, full))]
     fits = all(m <= p.usable_gb for m, p in zip(memory, full))
     in_flight = requests if fits else _max_concurrency(stages, full, requests)
     if in_flight == 0:
-        return replace(evaluate_pipeline(model, workload, settings, stages, link_bandwidths_gbps, requests, perf),
-                       memory_gb_per_gpu=memory)
+        return replace(evaluate_pipeline(model, workload, settings, stages, link_bandwidths_gbps, requests, perf,
+                                         headroom), memory_gb_per_gpu=memory)
     micro = math.ceil(in_flight / pp)
-    est = evaluate_pipeline(model, workload, settings, stages, link_bandwidths_gbps, micro, perf)
+    est = evaluate_pipeline(model, workload, settings, stages, link_bandwidths_gbps, micro, perf, headroom)
+    share = in_flight / (pp * micro)  # 1 unless the last micro-batch is short
     return replace(est, batch_size=requests, concurrency=in_flight, fits=fits, memory_gb_per_gpu=memory,
-                   usable_gb_per_gpu=[p.usable_gb for p in full],
-                   tokens_per_s=est.tokens_per_s * in_flight / (pp * micro))
+                   usable_gb_per_gpu=[p.usable_gb for p in full], tokens_per_s=est.tokens_per_s * share,
+                   stage_tokens_per_s=[t * share for t in est.stage_tokens_per_s],
+                   link_tokens_per_s=[t * share for t in est.link_tokens_per_s])
 
 
 def _max_concurrency(stages: list[StageSpec], full, batch: int) -> int:
