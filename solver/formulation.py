@@ -166,20 +166,16 @@ class PlacementModel:
     allowed: np.ndarray  # groups allowed at all (homogeneous baselines switch pools off)
     d: np.ndarray | None = None  # pipeline depth indicators (None when memory never depends on the depth)
     windows: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
-    split: set[int] = field(default_factory=set)  # depths solved on their own (see set_depth)
+    split: set[int] = field(default_factory=set)  # depths solved on their own (see configure)
     tau: float = 0.0
     depth: int | None = None
 
-    def set_threshold(self, tau: float) -> None:
-        """Only stage sizes and links sustaining at least `tau` tok/s may be used: hi(tau) per group."""
-        self.tau = tau
-        self._apply()
-
-    def set_depth(self, depth: int | None) -> None:
-        """None: every depth not split off, with the memory windows left out (a relaxation; a solution that breaks
-        them gets its depth split off, `memory_depth_violated`). P: exactly P stages, each group's sizes capped
-        by its window at P (exact; only bounds and coefficients change, so these solves stay small)."""
-        self.depth = depth
+    def configure(self, tau: float, depth: int | None = None) -> None:
+        """Threshold: only stage sizes and links sustaining at least `tau` tok/s may be used (hi(tau) per group).
+        Depth None: every depth not split off, with the memory windows left out (a relaxation; a solution that
+        breaks them gets its depth split off, `memory_depth_violated`). Depth P: exactly P stages, each group's
+        sizes within its window at P (exact; only bounds and coefficients change, so these solves stay small)."""
+        self.tau, self.depth = tau, depth
         self._apply()
 
     def _apply(self) -> None:
@@ -288,7 +284,7 @@ def depth_windows(arcs: ArcSet, groups: StageGroups) -> dict[tuple[int, int], tu
 
 def add_pipeline_depth(b: _Builder, y: np.ndarray, max_depth: int) -> np.ndarray:
     """Exactly one depth P (d_P = 1) and P stages. Which sizes fit at P (`depth_windows`) enters as bounds:
-    PlacementModel.set_depth."""
+    PlacementModel.configure."""
     first = len(b.row_lo)
     depths = np.arange(1, max_depth + 1)
     d = b.add_vars([f"d[{p}]" for p in depths], 0.0, 1.0, True)

@@ -121,7 +121,7 @@ def plan_throughput(pm: PlacementModel, x: np.ndarray) -> float:
 class Frontier:
     """C(tau) evaluated lazily with a cache; a point found at tau also answers every tau' <= its throughput.
 
-    C(tau) is the cheapest of a few components (PlacementModel.set_depth): the relaxation without memory windows
+    C(tau) is the cheapest of a few components (PlacementModel.configure): the relaxation without memory windows
     over the depths not split off, and each split-off depth on its own. Each component keeps its own cache under
     the same rule (a relaxed point found before a split is optimal over a superset of depths, so it stays valid)."""
 
@@ -158,12 +158,11 @@ class Frontier:
         for j, p in cache.items():
             if j <= i and (p is None or p.throughput >= tau * (1 - TOL)):
                 return p  # infeasible at a lower threshold, or optimal there and fast enough here
-        self.pm.set_threshold(tau * (1 - TOL))
-        self.pm.set_depth(depth)
+        self.pm.configure(tau * (1 - TOL), depth)
         result = self.run(self.pm)
         while result.has_solution and (violated := self.pm.memory_depth_violated(result.x)) is not None:
             self.pm.split.add(violated)  # that depth is solved on its own from now on
-            self.pm.set_depth(None)
+            self.pm.configure(tau * (1 - TOL), None)
             result = self.run(self.pm)
         point = None
         if result.has_solution:
