@@ -165,7 +165,7 @@ class PlacementModel:
     y_ub: np.ndarray
     allowed: np.ndarray  # groups allowed at all (homogeneous baselines switch pools off)
     d: np.ndarray | None = None  # pipeline depth indicators (None when memory never depends on the depth)
-    windows: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    windows: np.ndarray | None = None  # [0 / 1, P - 1, k]: smallest / largest size of group k at depth P
     split: set[int] = field(default_factory=set)  # depths solved on their own (see configure)
     tau: float = 0.0
     depth: int | None = None
@@ -189,8 +189,8 @@ class PlacementModel:
                 self.lp.lb[self.d] = 0.0
                 self.lp.ub[self.d] = [0.0 if p in self.split else 1.0 for p in range(1, len(self.d) + 1)]
             else:
-                window = np.array([self.windows.get((self.depth, k), (lo[k], hi[k])) for k in range(len(g))])
-                lo, hi = np.maximum(lo, window[:, 0]), np.minimum(hi, window[:, 1])
+                lo = np.maximum(lo, self.windows[0, self.depth - 1])
+                hi = np.minimum(hi, self.windows[1, self.depth - 1])
                 ok &= lo <= hi
                 self.lp.lb[self.d] = self.lp.ub[self.d] = (np.arange(1, len(self.d) + 1) == self.depth)
         self.lp.ub[self.y] = np.where(ok, self.y_ub, 0.0)
@@ -208,7 +208,7 @@ class PlacementModel:
         depth = int(np.argmax(solution[self.d])) + 1
         stages, layers = np.rint(solution[self.y]).astype(int), np.rint(solution[self.z]).astype(int)
         for k in np.flatnonzero(stages):
-            a, c = self.windows.get((depth, int(k)), (-math.inf, math.inf))
+            a, c = self.windows[:, depth - 1, k]
             if layers[k] // stages[k] < a or -(-layers[k] // stages[k]) > c:
                 return depth
         return None
@@ -263,22 +263,20 @@ def add_stage_limit(b: _Builder, y: np.ndarray, max_stages: int) -> None:
     b.family("max_stages", first)
 
 
-def depth_windows(arcs: ArcSet, groups: StageGroups) -> dict[tuple[int, int], tuple[int, int]]:
-    """{(depth P, group k): (a, c)} where a P-stage pipeline lets group k's stages hold only a..c layers (a > c:
-    none) of its run lo..hi: each stage holds the KV cache of P x batch requests. Memory grows with the size, so
-    the sizes that fit (at or above min_memory_utilization) form an interval."""
-    windows = {}
+def depth_windows(arcs: ArcSet, groups: StageGroups) -> np.ndarray:
+    """[0 / 1, P - 1, k]: a P-stage pipeline lets group k's stages hold only a..c layers (a > c: none) of its run
+    lo..hi, as each stage holds the KV cache of P x batch requests. Memory grows with the size, so the sizes that
+    fit (at or above min_memory_utilization) form an interval."""
+    windows = np.empty((2, arcs.depth_fits.shape[0], len(groups)), dtype=int)
     for k in range(len(groups)):
         run = groups.members[groups.start[k]:groups.start[k] + groups.length[k]]
         lo, hi = int(groups.lo[k]), int(groups.lo[k] + len(run) - 1)
-        for p, fits in enumerate(arcs.depth_fits[:, run], start=1):
+        for p, fits in enumerate(arcs.depth_fits[:, run]):
             ok = np.flatnonzero(fits)
-            a, c = (lo + int(ok[0]), lo + int(ok[-1])) if len(ok) else (hi + 1, hi)
-            if len(ok) and len(ok) != c - a + 1:
+            if len(ok) and len(ok) != ok[-1] - ok[0] + 1:
                 raise ValueError("memory is not monotone in the stage size; the performance model breaks the "
                                  "StageProfile contract")
-            if (a, c) != (lo, hi):
-                windows[p, k] = (a, c)
+            windows[:, p, k] = (lo + ok[0], lo + ok[-1]) if len(ok) else (hi + 1, hi)
     return windows
 
 
@@ -396,9 +394,12 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
     z = b.add_vars([f"z[{n}]" for n in names], 0.0, arcs.num_layers, True)
     lo_rows, hi_rows = add_cover(b, groups, y, z, arcs.num_layers)
     windows = depth_windows(arcs, groups)
-    d = add_pipeline_depth(b, y, arcs.depth_fits.shape[0]) if windows else None
-    if not windows:
+    whole_runs = (windows[0] == groups.lo) & (windows[1] == groups.lo + groups.length - 1)
+    if whole_runs.all():  # memory does not depend on the depth here
+        d, windows = None, None
         add_stage_limit(b, y, S)
+    else:
+        d = add_pipeline_depth(b, y, arcs.depth_fits.shape[0])
     add_gpu_supply(b, scenario, groups, y)
     w = add_stage_order(b, scenario, groups, y, S) if links_can_matter(scenario, arcs) else None
     add_budget(b, groups, y, s.max_hourly_cost)
