@@ -13,18 +13,15 @@ Llama-3.3-70B's, hence --model llama-3.3-70b, and they ran with gpu_memory_utili
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from solver.calibration import calibrate, fit_factors, median_abs, predict, relative_errors, split
-from solver.catalog import load_catalog
-from solver.measurements import Defaults, collect
+from solver.calibration.fit import calibrate, fit_factors, median_abs, predict, relative_errors, split
+from solver.calibration.measurements import Defaults, collect
+from solver.loaders.catalog import load_catalog
+from solver.loaders.resources import bundled_dir
 from solver.perf import get_model
-
-CALIBRATION = Path(__file__).resolve().parent.parent / "results" / "calibration"
 
 
 def main() -> None:
@@ -34,7 +31,7 @@ def main() -> None:
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.85)
     args = parser.parse_args()
     priors, perf = load_catalog(calibrated=False), get_model("roofline")
-    runs = collect([CALIBRATION], priors, Defaults(model=args.model,
+    runs = collect([bundled_dir("calibration")], priors, Defaults(model=args.model,
                                                    gpu_memory_utilization=args.gpu_memory_utilization))
     fitted = {r.gpu_type: r.after for r in calibrate(runs, priors, perf, args.holdout)}
     _, held = split(runs, args.holdout)

@@ -14,10 +14,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from solver.config import load_scenario
-from solver.methods import solve
+from solver.loaders.scenario import load_scenario, resolve_config_dir
 from solver.perf import get_model
-from solver.presets import resolve_config_dir
+from solver.search.solve import solve
 
 
 def main() -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from solver.catalog import load_catalog
-from solver.config import ModelArch, Pool, Scenario, Settings, Workload, pool_bandwidths
+from solver.domain.hardware import Pool
+from solver.domain.model import ModelArch
+from solver.domain.scenario import Scenario
+from solver.domain.workload import Settings, Workload
+from solver.loaders.catalog import load_catalog
+from solver.loaders.pools import pool_bandwidths
 from solver.perf import get_model
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 
-from solver.config import Scenario
+from solver.domain.scenario import Scenario
 from solver.perf.base import PerformanceModel
-from solver.perf.pipeline import link_batch_time_s
+from solver.perf.estimate import link_batch_time_s
 
 
 def compositions(total: int, parts: int, minimum: int):

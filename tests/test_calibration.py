@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from solver.calibration import calibrate, median_abs, predict, relative_errors, split
-from solver.catalog import load_catalog
-from solver.errors import ConfigError
-from solver.measurements import Defaults, Measurement, collect, read_measurements, resolve_model
-from solver.perf.layout import vllm_partition
+from solver.calibration.fit import calibrate, median_abs, predict, relative_errors, split
+from solver.calibration.measurements import Defaults, Measurement, collect, read_measurements, resolve_model
+from solver.domain.errors import ConfigError
+from solver.loaders.catalog import load_catalog
+from solver.perf.deployment import vllm_partition
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurement]:
     """Runs 'measured' on a GPU whose true factors are `truth`: the model must recover them."""
     model = resolve_model("llama-3.1-8b", ROOT)
-    spec = replace(catalog.spec(gpu), **truth)
+    spec = catalog.spec(gpu).model_copy(update=truth)
     runs = []
     for tp in (1, 2):
         for batch in (1, 4, 16, 64):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from solver.config import load_scenario, powers_of_two_between
-from solver.errors import ConfigError
-from solver.presets import preset_names, resolve_config_dir
+from solver.domain.errors import ConfigError
+from solver.loaders.config_csv import powers_of_two_between
+from solver.loaders.scenario import load_scenario, preset_names, resolve_config_dir
 
 OLD_MEDIUM = """parameter,value
 model_name,llama-8b

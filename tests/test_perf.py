@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from solver.config import ModelArch, Settings, Workload
-from solver.perf import StageSpec, evaluate_pipeline
-from solver.perf.pipeline import evaluate_deployment
+from solver.domain.model import ModelArch
+from solver.domain.workload import Settings, Workload
 from solver.perf import architecture as arch
+from solver.perf.deployment import Deployment
 
 LLAMA_8B = ModelArch(name="llama-3.1-8b", num_layers=32, d_model=4096, d_ff=14336, vocab_size=128256, num_heads=32,
                      num_kv_heads=8)
@@ -28,12 +26,9 @@ def test_llama_70b_params():
 
 
 def predict(perf, catalog, model, gpu, tp, pp, batch, inp=2035, out=300):
-    spec = catalog.spec(gpu)
-    step = model.num_layers // pp
-    stages = [StageSpec(gpu, spec, spec.memory_gb, tp, i * step, (i + 1) * step if i < pp - 1 else model.num_layers)
-              for i in range(pp)]
+    """One pipeline of `pp` stages of `tp` GPUs, each stage working on `batch` requests."""
     work = Workload(input_tokens=inp, output_tokens=out, batch_sizes=[batch])
-    return evaluate_pipeline(model, work, Settings(), stages, [spec.interconnect_gbps] * (pp - 1), batch, perf)
+    return Deployment.uniform(model, work, Settings(), catalog.spec(gpu), tp, pp, batch).pipeline(perf, batch)
 
 
 def test_throughput_grows_with_batch_and_decode_turns_compute_bound(perf, catalog):
@@ -74,18 +69,15 @@ def test_vllm_deployment_splits_requests_into_pipeline_micro_batches(perf, catal
     """A vLLM deployment with B requests in flight and P stages runs P micro-batches of B/P: the same rate as the
     per-stage model at B/P, not at B; memory holds the KV cache of all B on every stage; P = 1 is unchanged."""
     spec = catalog.spec("H100")
-    stages = [StageSpec("H100", spec, spec.memory_gb, 4, a, e) for a, e in ((0, 40), (40, 80))]
     work = Workload(input_tokens=2035, output_tokens=300, batch_sizes=[64])
-    links = [spec.interconnect_gbps]
-    deployed = evaluate_deployment(LLAMA_70B, work, Settings(), stages, links, 64, perf)
-    per_stage_32 = evaluate_pipeline(LLAMA_70B, work, Settings(), stages, links, 32, perf)
-    per_stage_64 = evaluate_pipeline(LLAMA_70B, work, Settings(), stages, links, 64, perf)
+    two = Deployment.uniform(LLAMA_70B, work, Settings(), spec, 4, 2, 64)
+    deployed = two.evaluate(perf)
+    per_stage_32, per_stage_64 = two.pipeline(perf, 32), two.pipeline(perf, 64)
     assert deployed.tokens_per_s == pytest.approx(per_stage_32.tokens_per_s)
     assert deployed.tokens_per_s < per_stage_64.tokens_per_s
     assert deployed.memory_gb_per_gpu == pytest.approx(per_stage_64.memory_gb_per_gpu)
-    single = [StageSpec("H100", spec, spec.memory_gb, 4, 0, 80)]
-    assert evaluate_deployment(LLAMA_70B, work, Settings(), single, [], 64, perf).tokens_per_s == pytest.approx(
-        evaluate_pipeline(LLAMA_70B, work, Settings(), single, [], 64, perf).tokens_per_s)
+    single = Deployment.uniform(LLAMA_70B, work, Settings(), spec, 4, 1, 64)
+    assert single.evaluate(perf).tokens_per_s == pytest.approx(single.pipeline(perf, 64).tokens_per_s)
 
 
 def test_attention_is_priced_apart_from_the_gemms(perf, catalog):
@@ -95,7 +87,7 @@ def test_attention_is_priced_apart_from_the_gemms(perf, catalog):
 
     def decode_step_s(attention_efficiency: float, inp: int) -> tuple[float, float]:
         profile = perf.stage_profile(LLAMA_8B, Workload(input_tokens=inp, output_tokens=100, batch_sizes=[8]),
-                                     replace(spec, attention_efficiency=attention_efficiency), 80, 1, 8, Settings())
+                                     spec.model_copy(update={"attention_efficiency": attention_efficiency}), 80, 1, 8, Settings())
         return profile.decode_layer_s, profile.decode_head_s
 
     short_slowdown = decode_step_s(0.2, 512)[0] / decode_step_s(0.4, 512)[0]

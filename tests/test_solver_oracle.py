@@ -8,11 +8,14 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from solver.candidates import build_arcs
-from solver.checker import check_placement
-from solver.formulation import build_model
-from solver.methods import Frontier, Runner, best_first, ratio_objective, solve
-from solver.placement import placement_from_stages
+from solver.placement.assemble import placement_from_stages
+from solver.placement.candidates import build_arcs
+from solver.placement.model import build_model
+from solver.search.frontier import Frontier
+from solver.search.objectives import best_first, ratio_objective
+from solver.search.runner import Runner
+from solver.search.solve import solve
+from solver.verify.checker import check_placement
 from tests.conftest import make_scenario
 from tests.oracle import best_ratio, throughput_of
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from solver.placement import Placement, Stage
-from solver.vllm_plan import launch_plan, launch_script, max_model_len
+from solver.domain.placement import Placement, Stage
+from solver.vllm.launch import launch_plan, launch_script, max_model_len
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,8 @@ def placement(stages: list[tuple[str, int, int]], batch: int = 32) -> Placement:
     """stages: (gpu_type, tp, layers)."""
     out, start = [], 0
     for gpu, tp, layers in stages:
-        out.append(Stage(gpu, gpu, tp, start, start + layers, tp * 2.0, 1000.0, 40.0))
+        out.append(Stage(pool=gpu, gpu_type=gpu, tp=tp, first_layer=start, end_layer=start + layers,
+                         dollar_per_hour=tp * 2.0, tokens_per_s=1000.0, memory_gb_per_gpu=40.0))
         start += layers
     return Placement(stages=out, batch_size=batch, tokens_per_s=1000.0, dollar_per_hour=10.0, ttft_ms=100.0,
                      tpot_ms=20.0, bound="memory")
@@ -73,7 +74,7 @@ def test_plan_verb_writes_launch_files_that_bash_accepts(tmp_path):
 
 def test_plan_of_a_mixed_tp_solution_is_refused_with_the_fix(tmp_path):
     data = json.loads(run("--config-dir", "small", "--json").stdout)
-    data["placement"] = placement([("A10", 1, 8), ("L4", 2, 8)]).to_dict()
+    data["placement"] = placement([("A10", 1, 8), ("L4", 2, 8)]).model_dump()
     (tmp_path / "solution.json").write_text(json.dumps(data))
     for verb in ("plan", "validate"):
         extra = ["--output", str(tmp_path / "out")] if verb == "plan" else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from solver.config import ModelArch
+from solver.domain.model import ModelArch
 
 GB = 1e9
 

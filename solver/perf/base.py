@@ -1,14 +1,15 @@
-"""The performance-model interface and its registry (the Vidur pattern: predictors behind one interface)."""
+"""The performance-model interface: a model turns (model, workload, GPU, TP, batch) into a StageProfile."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from solver.catalog import GpuSpec
-from solver.config import ModelArch, Settings, Workload
+from solver.domain.hardware import GpuSpec
+from solver.domain.model import ModelArch
+from solver.domain.workload import Settings, Workload
 
 CATEGORIES = ("compute", "memory", "communication", "overhead")
 
@@ -64,26 +65,11 @@ class StageProfile:
 
 
 class PerformanceModel(Protocol):
-    """Turns (model, workload, GPU, TP, batch) into a StageProfile."""
+    """Turns (model, workload, GPU, TP, batch) into a StageProfile; `name` and `version` are recorded in every
+    Solution so a reader knows which predictions it holds."""
 
     name: str
+    version: str
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile: ...
-
-
-_REGISTRY: dict[str, Callable[[], PerformanceModel]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a performance model available under `name`."""
-    def wrap(cls):
-        _REGISTRY[name] = cls
-        return cls
-    return wrap
-
-
-def get_model(name: str = "roofline") -> PerformanceModel:
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown performance model '{name}' (known: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name]()

@@ -15,10 +15,12 @@ import math
 
 import numpy as np
 
-from solver.catalog import GpuSpec
-from solver.config import ModelArch, Settings, Workload
+from solver.domain.hardware import GpuSpec
+from solver.domain.model import ModelArch
+from solver.domain.workload import Settings, Workload
 from solver.perf import architecture as arch
-from solver.perf.base import StageProfile, register
+from solver.perf import register
+from solver.perf.base import StageProfile
 
 ALLREDUCE_LATENCY_S = 8e-6  # per ring hop; NCCL small-message latency on NVLink/PCIe
 RUNTIME_RESERVE_GB = 0.5  # CUDA context, NCCL buffers and allocator slack outside the KV cache
@@ -51,6 +53,7 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
+    version = "3"  # bump whenever a prediction changes
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile:

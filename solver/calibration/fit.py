@@ -1,0 +1,149 @@
+"""Fit the performance model's per-GPU factors (efficiencies and fixed overheads) to measured runs.
+
+For each GPU type we minimise the squared log error of predicted vs measured generated tok/s over its runs, with
+a weak pull towards the catalog's datasheet priors so that factors the data cannot identify (communication
+efficiency without TP > 1 runs, say) stay where they were. Repeated runs of one configuration stay on one side
+of the fit/holdout split, so the holdout error is an honest estimate for unseen deployments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from solver.calibration.measurements import Measurement
+from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
+from solver.domain.workload import Settings, Workload
+from solver.perf.base import PerformanceModel
+from solver.perf.deployment import Deployment
+from solver.storage.atomic import write_csv_atomic
+
+# Physically plausible ranges (lower, upper) and the scale of a "large" change, per fitted factor. Kept tight on
+# purpose: a fit that needs 9% of peak FLOPS is fitting a modelling gap, not the GPU, and would mislead the planner.
+BOUNDS = {"compute_efficiency": (0.25, 0.9), "memory_efficiency": (0.3, 0.95),
+          "attention_efficiency": (0.2, 1.0), "comm_efficiency": (0.1, 0.9),
+          "layer_overhead_us": (0.0, 1000.0), "step_overhead_ms": (0.0, 100.0)}
+SCALE = {"compute_efficiency": 0.3, "memory_efficiency": 0.3, "attention_efficiency": 0.3,
+         "comm_efficiency": 0.3, "layer_overhead_us": 200.0,
+         "step_overhead_ms": 20.0}
+PRIOR_WEIGHT = 0.05  # a move of one SCALE costs as much as a 5% log error on one run
+
+
+def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
+    """Predicted generated tok/s of a measured deployment (0 when its weights do not fit)."""
+    settings = Settings(gpu_memory_utilization=m.gpu_memory_utilization)
+    work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size])
+    deployment = Deployment.uniform(m.model, work, settings, spec, m.tp, m.pp, m.batch_size, m.gpus_per_node,
+                                    list(m.stage_layers) if m.stage_layers else None)
+    return deployment.evaluate(perf).tokens_per_s
+
+
+def relative_errors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> np.ndarray:
+    """predicted / measured - 1 per run."""
+    return np.array([predict(m, spec, perf) / m.tokens_per_s - 1 for m in runs])
+
+
+def median_abs(errors: np.ndarray) -> float:
+    return float(np.median(np.abs(errors))) if len(errors) else float("nan")
+
+
+def split(runs: list[Measurement], holdout: float) -> tuple[list[Measurement], list[Measurement]]:
+    """Deterministic split by configuration: every k-th configuration (k = round(1 / holdout)) of each GPU type,
+    in sorted order, is held out; a type with fewer than k configurations is fitted on all of them."""
+    if holdout <= 0:
+        return list(runs), []
+    k = max(round(1 / holdout), 2)
+    fit, held = [], []
+    for gpu in sorted({m.gpu_type for m in runs}):
+        configurations = sorted({m.configuration() for m in runs if m.gpu_type == gpu}, key=repr)
+        out = set(configurations[k - 1::k]) if len(configurations) >= k else set()
+        for m in runs:
+            if m.gpu_type == gpu:
+                (held if m.configuration() in out else fit).append(m)
+    return fit, held
+
+
+def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> GpuSpec:
+    """Least squares on log(predicted / measured) with a weak prior; a few starting points because the roofline's
+    max(compute, memory) makes the error surface piecewise smooth."""
+    names = list(CALIBRATED_FIELDS)
+    lower = np.array([BOUNDS[n][0] for n in names])
+    upper = np.array([BOUNDS[n][1] for n in names])
+    scale = np.array([SCALE[n] for n in names])
+    prior = np.clip(np.array([getattr(spec, n) for n in names], dtype=float), lower, upper)
+    measured = np.array([m.tokens_per_s for m in runs])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        candidate = spec.model_copy(update=dict(zip(names, map(float, x))))
+        predicted = np.array([predict(m, candidate, perf) for m in runs])
+        return np.r_[np.log(np.maximum(predicted, 1e-9) / measured), PRIOR_WEIGHT * (x - prior) / scale]
+
+    starts = [prior, np.clip(prior * [0.7, 0.7, 0.7, 0.7, 1, 1] + [0, 0, 0, 0, 100, 10], lower, upper),
+              np.clip(prior * [0.4, 0.5, 0.5, 0.4, 1, 1] + [0, 0, 0, 0, 400, 40], lower, upper)]
+    best = min((least_squares(residuals, x0, bounds=(lower, upper), x_scale=scale, diff_step=1e-3, max_nfev=200)
+                for x0 in starts), key=lambda result: result.cost)
+    return spec.model_copy(update=dict(zip(names, map(float, best.x))))
+
+
+@dataclass
+class GpuCalibration:
+    gpu_type: str
+    fit_runs: int
+    holdout_runs: int
+    before: GpuSpec
+    after: GpuSpec
+    fit_error_before: float  # median |relative error|
+    fit_error_after: float
+    holdout_error_before: float
+    holdout_error_after: float
+    sources: list[str]
+
+    def row(self) -> dict:
+        """One line of gpu_pools/calibration.csv."""
+        return {"gpu_type": self.gpu_type, **{f: round(getattr(self.after, f), 4) for f in CALIBRATED_FIELDS},
+                "fit_runs": self.fit_runs, "holdout_runs": self.holdout_runs,
+                "fit_median_abs_error_before": round(self.fit_error_before, 4),
+                "fit_median_abs_error_after": round(self.fit_error_after, 4),
+                "holdout_median_abs_error_before": round(self.holdout_error_before, 4),
+                "holdout_median_abs_error_after": round(self.holdout_error_after, 4),
+                "sources": "|".join(self.sources), "date": dt.date.today().isoformat()}
+
+
+def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, holdout: float = 0.3,
+              progress=None) -> list[GpuCalibration]:
+    """Fit each GPU type's factors on its fit runs, starting from the uncalibrated catalog `priors`."""
+    fit, held = split(runs, holdout)
+    results = []
+    for gpu in sorted({m.gpu_type for m in runs}):
+        if progress:
+            progress(f"fitting {gpu}")
+        mine_fit = [m for m in fit if m.gpu_type == gpu]
+        mine_held = [m for m in held if m.gpu_type == gpu]
+        before = priors.spec(gpu)
+        after = fit_factors(mine_fit, before, perf)
+        results.append(GpuCalibration(
+            gpu_type=gpu, fit_runs=len(mine_fit), holdout_runs=len(mine_held), before=before, after=after,
+            fit_error_before=median_abs(relative_errors(mine_fit, before, perf)),
+            fit_error_after=median_abs(relative_errors(mine_fit, after, perf)),
+            holdout_error_before=median_abs(relative_errors(mine_held, before, perf)),
+            holdout_error_after=median_abs(relative_errors(mine_held, after, perf)),
+            sources=sorted({m.source.split(":")[0] for m in mine_fit + mine_held})))
+    return results
+
+
+def write_calibration(path: Path, results: list[GpuCalibration]) -> pd.DataFrame:
+    """Replace the rows of the fitted GPU types in calibration.csv (others stay), atomically."""
+    fresh = pd.DataFrame([r.row() for r in results])
+    if path.is_file():
+        old = pd.read_csv(path, comment="#", keep_default_na=False)
+        old = old[~old["gpu_type"].str.upper().isin({r.gpu_type.upper() for r in results})]
+        columns = [*fresh.columns, *(c for c in old.columns if c not in fresh.columns)]
+        fresh = pd.concat([old, fresh], ignore_index=True)[columns]
+    fresh = fresh.sort_values("gpu_type").reset_index(drop=True)
+    write_csv_atomic(path, fresh)
+    return fresh

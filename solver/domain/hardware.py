@@ -1,0 +1,96 @@
+"""Hardware as the planner sees it: a GPU type's specification and efficiency factors, the catalog of all types
+and their prices, and a pool of GPUs of one type that a scenario may use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CALIBRATED_FIELDS = ("compute_efficiency", "memory_efficiency", "attention_efficiency", "comm_efficiency",
+                     "layer_overhead_us", "step_overhead_ms")
+
+
+class GpuSpec(BaseModel):
+    """One GPU type as the performance model sees it (per GPU, dense figures). The efficiencies and overheads are
+    datasheet priors unless calibration replaced them; a Solution records the ones in effect."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    gpu_type: str
+    memory_gb: float
+    bf16_tflops: float
+    fp8_tflops: float
+    int8_tops: float
+    hbm_bandwidth_gbps: float
+    interconnect: str
+    interconnect_gbps: float
+    gpus_per_node: int
+    compute_efficiency: float
+    memory_efficiency: float
+    attention_efficiency: float
+    comm_efficiency: float
+    layer_overhead_us: float
+    step_overhead_ms: float
+
+    def peak_tflops(self, precision: str) -> float:
+        """Peak dense TFLOPS for the matmuls of `precision` (weight-only formats compute in bf16)."""
+        if precision == "fp8" and self.fp8_tflops > 0:
+            return self.fp8_tflops
+        if precision == "int8" and self.int8_tops > 0:
+            return self.int8_tops
+        return self.bf16_tflops
+
+
+class Catalog(BaseModel):
+    """All GPU types and their prices; look-ups accept aliases case-insensitively."""
+
+    model_config = ConfigDict(frozen=True)
+    specs: dict[str, GpuSpec]
+    aliases: dict[str, str]
+    prices: dict[str, dict[str, float]]
+    directory: Path
+
+    def canonical(self, name: str) -> str | None:
+        return self.aliases.get(name.strip().upper())
+
+    def spec(self, name: str) -> GpuSpec:
+        key = self.canonical(name)
+        if key is None:
+            raise KeyError(name)
+        return self.specs[key]
+
+    def price(self, name: str, provider: str = "lowest") -> float | None:
+        """$/GPU-hour from `provider`, or the lowest listed price when provider is 'lowest'."""
+        key = self.canonical(name)
+        listed = self.prices.get(key or "", {})
+        if not listed:
+            return None
+        if provider == "lowest":
+            return min(listed.values())
+        return listed.get(provider)
+
+    def known_types(self) -> str:
+        return ", ".join(sorted(self.specs))
+
+
+class Pool(BaseModel):
+    """GPUs of one type a scenario may use (one row of gpu_pool.csv), with the catalog spec in effect."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    gpu_type: str
+    count: int = Field(ge=0)
+    memory_gb: float = Field(gt=0)
+    dollar_per_hour: float = Field(ge=0)
+    spec: GpuSpec
+
+    @property
+    def max_tp(self) -> int:
+        return min(self.count, self.spec.gpus_per_node)
+
+    @classmethod
+    def of_type(cls, spec: GpuSpec, count: int, dollar_per_hour: float = 0.0) -> Pool:
+        """A pool of `count` GPUs of one catalog type at its datasheet memory (what `predict` and calibration
+        evaluate)."""
+        return cls(name=spec.gpu_type, gpu_type=spec.gpu_type, count=count, memory_gb=spec.memory_gb,
+                   dollar_per_hour=dollar_per_hour, spec=spec)

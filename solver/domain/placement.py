@@ -1,0 +1,91 @@
+"""The answer: pipeline stages (GPU pool, TP degree, layer range) with their predicted figures, and a placement of
+one pipeline served by identical replicas."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class Stage(BaseModel):
+    """Layers [first_layer, end_layer) on `tp` GPUs of one pool, with what the performance model predicts for it
+    (zero until predicted)."""
+
+    model_config = ConfigDict(extra="ignore")
+    pool: str
+    gpu_type: str
+    tp: int = Field(ge=1)
+    first_layer: int = Field(ge=0)
+    end_layer: int = Field(ge=1, description="exclusive")
+    dollar_per_hour: float = Field(default=0.0, ge=0)
+    tokens_per_s: float = Field(default=0.0, ge=0)
+    memory_gb_per_gpu: float = Field(default=0.0, ge=0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def layers(self) -> int:
+        return self.end_layer - self.first_layer
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gpus(self) -> int:
+        return self.tp
+
+
+class Placement(BaseModel):
+    """One pipeline (stages, per-pipeline $/h and tok/s) served by `replicas` identical copies of it.
+
+    `batch_size` is what each stage works on per forward pass; vLLM runs a P-stage pipeline as P such
+    micro-batches, so P x batch_size requests are in flight (its --max-num-seqs)."""
+
+    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="strings")
+    stages: list[Stage] = Field(min_length=1)
+    batch_size: int = Field(ge=1)
+    tokens_per_s: float = Field(ge=0)
+    dollar_per_hour: float = Field(ge=0)
+    ttft_ms: float
+    tpot_ms: float
+    bound: str
+    link_tokens_per_s: list[float] = Field(default_factory=list)
+    link_bandwidth_gbps: list[float] = Field(default_factory=list, description="GB/s between consecutive stages")
+    replicas: int = Field(default=1, ge=1)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pipeline_stages(self) -> int:
+        return len(self.stages)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def requests_in_flight(self) -> int:
+        return self.batch_size * self.pipeline_stages
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gpus_per_replica(self) -> int:
+        return sum(s.gpus for s in self.stages)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_gpus(self) -> int:
+        return self.replicas * self.gpus_per_replica
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_tokens_per_s(self) -> float:
+        return self.replicas * self.tokens_per_s
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_dollar_per_hour(self) -> float:
+        return self.replicas * self.dollar_per_hour
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_per_million_tokens(self) -> float:
+        return self.dollar_per_hour / (self.tokens_per_s * 3600) * 1e6 if self.tokens_per_s > 0 else math.inf
+
+    @property
+    def gpu_types(self) -> list[str]:
+        return sorted({s.gpu_type for s in self.stages})

@@ -1,0 +1,88 @@
+"""The GPU catalog: specifications, efficiency factors and prices, read from CSV data in `gpu_pools/`.
+
+The catalog is data, not code, so prices and calibrated factors change without a release. Calibration writes
+`calibration.csv`; its factors override the datasheet priors of `gpus.csv` for the types it names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from solver.domain.errors import ConfigError
+from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
+from solver.loaders.resources import bundled_dir
+from solver.loaders.tables import read_table
+
+CATALOG_ENV = "TOKENOP_GPU_CATALOG"
+TEXT_FIELDS = ("gpu_type", "interconnect")
+
+
+def default_catalog_dir() -> Path:
+    """`$TOKENOP_GPU_CATALOG` if set, else the bundled `gpu_pools/`."""
+    env = os.environ.get(CATALOG_ENV)
+    return Path(env) if env else bundled_dir("gpu_pools")
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    return read_table(path, f"restore it from the repository or point ${CATALOG_ENV} at a folder holding gpus.csv "
+                            "and prices.csv.")[1]
+
+
+def _number(path: Path, row: int, field: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(path, f"'{text}' is not a number.", f"write '{field}' as a number.", row=row,
+                          field=field) from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(path, f"'{field}' is {text}.", f"make '{field}' a finite non-negative number.", row=row,
+                          field=field)
+    return value
+
+
+def _spec(path: Path, row_no: int, row: dict[str, str]) -> GpuSpec:
+    values: dict[str, object] = {}
+    for field, info in GpuSpec.model_fields.items():
+        if field not in row:
+            raise ConfigError(path, f"column '{field}' is missing.", f"give gpus.csv the columns "
+                              f"{', '.join(GpuSpec.model_fields)}.", row=1, field=field)
+        number = row[field] if field in TEXT_FIELDS else _number(path, row_no, field, row[field])
+        values[field] = int(number) if info.annotation is int else number
+    return GpuSpec.model_validate(values)
+
+
+def load_catalog(directory: Path | None = None, calibrated: bool = True) -> Catalog:
+    """Read `gpus.csv`, `prices.csv` and, if present and `calibrated`, `calibration.csv` from the catalog folder
+    (calibration itself starts from the uncalibrated datasheet priors)."""
+    directory = Path(directory) if directory else default_catalog_dir()
+    specs: dict[str, GpuSpec] = {}
+    aliases: dict[str, str] = {}
+    for row_no, row in _rows(directory / "gpus.csv"):
+        spec = _spec(directory / "gpus.csv", row_no, row)
+        specs[spec.gpu_type] = spec
+        for alias in [spec.gpu_type, *row.get("aliases", "").split("|")]:
+            if alias.strip():
+                aliases[alias.strip().upper()] = spec.gpu_type
+    prices: dict[str, dict[str, float]] = {}
+    for row_no, row in _rows(directory / "prices.csv"):
+        key = aliases.get(row.get("gpu_type", "").upper())
+        if key:
+            price = _number(directory / "prices.csv", row_no, "dollar_per_hour", row.get("dollar_per_hour", ""))
+            prices.setdefault(key, {})[row.get("provider", "")] = price
+    calibration = directory / "calibration.csv"
+    if calibrated and calibration.is_file():
+        specs = apply_calibration(specs, aliases, calibration)
+    return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory)
+
+
+def apply_calibration(specs: dict[str, GpuSpec], aliases: dict[str, str], path: Path) -> dict[str, GpuSpec]:
+    """Override the efficiency factors of the GPU types named in a calibration table."""
+    out = dict(specs)
+    for row_no, row in _rows(path):
+        key = aliases.get(row.get("gpu_type", "").upper())
+        if key is None:
+            continue
+        updates = {f: _number(path, row_no, f, row[f]) for f in CALIBRATED_FIELDS if row.get(f, "") != ""}
+        out[key] = out[key].model_copy(update=updates)
+    return out

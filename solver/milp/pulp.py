@@ -1,0 +1,57 @@
+"""PuLP with its bundled CBC."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pulp
+
+from solver.milp.linear import LinearModel
+from solver.milp.result import BackendResult, SolveStatus
+
+
+class PulpSession:
+    """Rebuilds the solver's model from the LinearModel at every solve (a reference backend: the methods' hot
+    path runs on HiGHS)."""
+
+    def __init__(self, model: LinearModel):
+        self.model = model
+
+    def solve(self, time_limit: float, mip_gap: float, verbose: bool = False) -> BackendResult:
+        return _solve(self.model, time_limit, mip_gap, verbose)
+
+
+def _solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool) -> BackendResult:
+    problem = pulp.LpProblem("placement", pulp.LpMinimize)
+    bound = (lambda v: v if math.isfinite(v) else None)
+    xs = [pulp.LpVariable(f"x{j}", bound(lo), bound(hi), pulp.LpInteger if integer else pulp.LpContinuous)
+          for j, (lo, hi, integer) in enumerate(zip(model.lb, model.ub, model.integer))]
+    problem += pulp.LpAffineExpression([(xs[j], float(model.c[j])) for j in np.flatnonzero(model.c)])
+    A = model.A
+    for r in range(A.shape[0]):
+        expr = pulp.LpAffineExpression([(xs[j], float(v)) for j, v in
+                                        zip(A.indices[A.indptr[r]:A.indptr[r + 1]], A.data[A.indptr[r]:A.indptr[r + 1]])])
+        lo, hi = model.row_lo[r], model.row_hi[r]
+        if lo == hi:
+            problem += expr == float(lo), f"r{r}"
+        else:
+            if math.isfinite(hi):
+                problem += expr <= float(hi), f"r{r}u"
+            if math.isfinite(lo):
+                problem += expr >= float(lo), f"r{r}l"
+    cbc = pulp.PULP_CBC_CMD(msg=verbose, timeLimit=max(time_limit, 1), gapRel=mip_gap)
+    start = time.perf_counter()
+    problem.solve(cbc)
+    seconds = time.perf_counter() - start
+    status = pulp.LpStatus[problem.status]
+    if status == "Infeasible":
+        return BackendResult.without_solution(SolveStatus.INFEASIBLE, seconds)
+    if problem.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        return BackendResult.without_solution(SolveStatus.NO_SOLUTION, seconds)
+    x = np.array([v.value() or 0.0 for v in xs])
+    value = float(pulp.value(problem.objective) or 0.0)
+    optimal = problem.sol_status == pulp.LpSolutionOptimal
+    bound = value if optimal else -np.inf  # CBC through PuLP reports no dual bound on a time limit
+    return BackendResult(SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE, x, value, bound, seconds, None)

@@ -1,0 +1,137 @@
+"""One Deployment that every caller predicts through: the planner's placements, the independent checker,
+`predict`, `validate` and calibration all build one and call `evaluate`.
+
+A deployment is a pipeline of stages (layer ranges on TP groups of some pools) with the links between them,
+serving `requests_in_flight` requests as vLLM runs it (its --max-num-seqs): every stage holds the KV cache of
+all of them, and vLLM keeps at most P micro-batches in flight on a P-stage pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from solver.domain.hardware import GpuSpec, Pool
+from solver.domain.model import ModelArch
+from solver.domain.placement import Placement, Stage
+from solver.domain.scenario import Scenario
+from solver.domain.solution import Solution
+from solver.domain.workload import Settings, Workload
+from solver.perf.base import PerformanceModel, StageProfile
+from solver.perf.estimate import PipelineEstimate, bound_of, link_batch_time_s, max_concurrency
+
+
+def vllm_partition(num_layers: int, stages: int) -> list[int]:
+    """Layers per stage as vLLM splits them without VLLM_PP_LAYER_PARTITION (vllm/distributed/utils.py,
+    get_pp_indices): equal parts, the remainder going one each to the stages before the last, from the back."""
+    parts = [num_layers // stages] * stages
+    for i in range(2, num_layers % stages + 2):
+        parts[-i] += 1
+    return parts
+
+
+@dataclass(frozen=True)
+class Deployment:
+    model: ModelArch
+    workload: Workload
+    settings: Settings
+    stages: list[Stage]
+    pools: dict[str, Pool]  # by name: the hardware of every stage's pool
+    link_bandwidth_gbps: list[float]  # between consecutive stages
+    requests_in_flight: int
+
+    @classmethod
+    def of_stages(cls, scenario: Scenario, stages: list[Stage], requests_in_flight: int) -> Deployment:
+        """Stages on a scenario's pools, linked by its pool-to-pool bandwidths."""
+        index = scenario.pool_index()
+        links = [float(scenario.bandwidth_gbps[index[a.pool], index[b.pool]]) for a, b in zip(stages, stages[1:])]
+        return cls(scenario.model, scenario.workload, scenario.settings, stages,
+                   {p.name: p for p in scenario.pools}, links, requests_in_flight)
+
+    @classmethod
+    def of_placement(cls, scenario: Scenario, placement: Placement) -> Deployment:
+        return cls.of_stages(scenario, placement.stages, placement.requests_in_flight)
+
+    @classmethod
+    def of_solution(cls, solution: Solution, placement: Placement, requests_in_flight: int | None = None
+                    ) -> Deployment:
+        """A placement of a solution file, with the model, workload, settings and catalog factors it was solved
+        with: evaluating it reproduces what the planner printed."""
+        return cls(solution.model, solution.workload, solution.settings, placement.stages,
+                   {p.name: p for p in solution.pools}, placement.link_bandwidth_gbps,
+                   requests_in_flight or placement.requests_in_flight)
+
+    @classmethod
+    def uniform(cls, model: ModelArch, workload: Workload, settings: Settings, spec: GpuSpec, tp: int, pp: int,
+                requests_in_flight: int, gpus_per_node: int | None = None, sizes: list[int] | None = None
+                ) -> Deployment:
+        """`pp` stages of `tp` GPUs of one type (vLLM's layer split unless `sizes`), packed onto nodes of
+        `gpus_per_node` GPUs in order: a link uses the GPU interconnect when both sides share a node, else the
+        inter-node bandwidth."""
+        per_node = gpus_per_node or spec.gpus_per_node
+        pool = Pool.of_type(spec, tp * pp)
+        stages, start = [], 0
+        for size in sizes or vllm_partition(model.num_layers, pp):
+            stages.append(Stage(pool=pool.name, gpu_type=spec.gpu_type, tp=tp, first_layer=start,
+                                end_layer=start + size))
+            start += size
+        links = [spec.interconnect_gbps if ((i + 1) * tp - 1) // per_node == ((i + 1) * tp) // per_node
+                 else settings.inter_node_bandwidth_gbps for i in range(pp - 1)]
+        return cls(model, workload, settings, stages, {pool.name: pool}, links, requests_in_flight)
+
+    def _profiles(self, perf: PerformanceModel, batch: int) -> list[StageProfile]:
+        return [perf.stage_profile(self.model, self.workload, self.pools[s.pool].spec, self.pools[s.pool].memory_gb,
+                                   s.tp, batch, self.settings) for s in self.stages]
+
+    def evaluate(self, perf: PerformanceModel, headroom: float = 0.0) -> PipelineEstimate:
+        """Predict the deployment: the requests advance as P micro-batches that take turns on the stages, so
+        throughput = in flight x O / (P x the slowest stage's time for one micro-batch); `headroom` derates it."""
+        pp = len(self.stages)
+        layers = [s.layers for s in self.stages]
+        full = self._profiles(perf, self.requests_in_flight)
+        memory = [p.memory_gb(n, i == 0, i == pp - 1) for i, (n, p) in enumerate(zip(layers, full))]
+        fits = all(m <= p.usable_gb for m, p in zip(memory, full))
+        in_flight = self.requests_in_flight if fits else max_concurrency(layers, full, self.requests_in_flight)
+        if in_flight == 0:
+            return replace(self.pipeline(perf, self.requests_in_flight, headroom), memory_gb_per_gpu=memory)
+        micro = math.ceil(in_flight / pp)
+        est = self.pipeline(perf, micro, headroom)
+        share = in_flight / (pp * micro)  # 1 unless the last micro-batch is short
+        return replace(est, batch_size=self.requests_in_flight, concurrency=in_flight, fits=fits,
+                       memory_gb_per_gpu=memory, usable_gb_per_gpu=[p.usable_gb for p in full],
+                       tokens_per_s=est.tokens_per_s * share,
+                       stage_tokens_per_s=[t * share for t in est.stage_tokens_per_s],
+                       link_tokens_per_s=[t * share for t in est.link_tokens_per_s])
+
+    def pipeline(self, perf: PerformanceModel, batch: int, headroom: float = 0.0) -> PipelineEstimate:
+        """One pipeline working on `batch` requests per stage; when the KV cache cannot hold them all, as many as
+        fit run at once and the rest follow as others finish."""
+        m, w = self.model, self.workload
+        last = len(self.stages) - 1
+        layers = [s.layers for s in self.stages]
+        full = self._profiles(perf, batch)
+        memory = [p.memory_gb(n, i == 0, i == last) for i, (n, p) in enumerate(zip(layers, full))]
+        fits = all(mem <= p.usable_gb for mem, p in zip(memory, full))
+        concurrency = batch if fits else max_concurrency(layers, full, batch)
+        active = full if concurrency in (batch, 0) else self._profiles(perf, concurrency)
+        # Continuous batching keeps the KV cache full: requests flow through at the rate of `concurrency` in
+        # flight, so the batch takes batch / concurrency "waves" (fractional; whole waves under-predicted vLLM).
+        waves = batch / concurrency if concurrency else math.inf
+        latency = self.settings.link_latency_us * 1e-6
+        stage_time = [waves * p.batch_time_s(n, i == last) for i, (n, p) in enumerate(zip(layers, active))]
+        links = [link_batch_time_s(w, m, max(concurrency, 1), bw, latency) for bw in self.link_bandwidth_gbps]
+        link_time = [waves * t for t, _, _ in links]
+        generated = batch * w.output_tokens * (1 - headroom)
+        slowest = max(stage_time + link_time) if concurrency else math.inf
+        ttft = sum(p.prefill_s(n, i == last) for i, (n, p) in enumerate(zip(layers, active)))
+        tpot = sum(p.decode_step_s(n, i == last) for i, (n, p) in enumerate(zip(layers, active)))
+        return PipelineEstimate(
+            batch_size=batch, concurrency=concurrency,
+            tokens_per_s=generated / slowest if concurrency else 0.0,
+            ttft_ms=1e3 * (ttft + sum(p for _, p, _ in links)),
+            tpot_ms=1e3 * (tpot + sum(s for _, _, s in links)),
+            stage_tokens_per_s=[generated / t for t in stage_time],
+            link_tokens_per_s=[generated / t for t in link_time],
+            memory_gb_per_gpu=memory, usable_gb_per_gpu=[p.usable_gb for p in full], fits=fits,
+            bound=bound_of(layers, active, stage_time, link_time),
+        )

@@ -1,0 +1,64 @@
+"""What a prediction of a whole pipeline holds, and the pieces shared by every evaluation of one: activation
+transfers between stages, the concurrency the KV cache allows, and what bounds the slowest element."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.domain.model import ModelArch
+from solver.domain.workload import Workload
+from solver.perf.base import CATEGORIES, StageProfile
+
+ACTIVATION_BYTES = 2
+
+
+@dataclass(frozen=True)
+class PipelineEstimate:
+    """Predicted figures of one pipeline serving `batch_size` requests, `concurrency` of them at once."""
+
+    batch_size: int
+    concurrency: int
+    tokens_per_s: float
+    ttft_ms: float
+    tpot_ms: float
+    stage_tokens_per_s: list[float]
+    link_tokens_per_s: list[float]
+    memory_gb_per_gpu: list[float]
+    usable_gb_per_gpu: list[float]
+    fits: bool
+    bound: str
+
+
+def link_batch_time_s(workload: Workload, model: ModelArch, batch: int, bandwidth_gbps: float,
+                      latency_s: float) -> tuple[float, float, float]:
+    """Activation transfer between two stages: (whole batch, prefill part, one decode step) in seconds."""
+    per_token = model.d_model * ACTIVATION_BYTES / (bandwidth_gbps * 1e9)
+    prefill = batch * workload.input_tokens * per_token + latency_s
+    step = batch * per_token + latency_s
+    return prefill + workload.output_tokens * step, prefill, step
+
+
+def max_concurrency(layers: list[int], profiles: list[StageProfile], batch: int) -> int:
+    """Largest number of requests whose KV cache fits on every stage (0: not even the weights fit); `profiles`
+    are the stages' profiles at `batch` requests."""
+    limit = batch
+    last = len(layers) - 1
+    for i, (n, p) in enumerate(zip(layers, profiles)):
+        kv_per_request = n * p.kv_gb_per_layer / batch
+        free = p.usable_gb - (p.memory_gb(n, i == 0, i == last) - n * p.kv_gb_per_layer)
+        limit = min(limit, int(free // kv_per_request) if kv_per_request > 0 else batch)
+    return max(limit, 0)
+
+
+def bound_of(layers: list[int], profiles: list[StageProfile], stage_time: list[float], link_time: list[float]
+             ) -> str:
+    """What limits the slowest element: compute, memory bandwidth, communication or fixed overhead."""
+    if not stage_time or not np.isfinite(max(stage_time + link_time)):
+        return "memory capacity"
+    if link_time and max(link_time) > max(stage_time):
+        return "communication"
+    i = int(np.argmax(stage_time))
+    parts = profiles[i].parts(layers[i], i == len(layers) - 1)
+    return CATEGORIES[int(np.argmax(parts))]

@@ -1,0 +1,34 @@
+"""Machine-readable outputs of a solve: solution.json and the older solver's per-batch summary.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from solver.domain.solution import Solution
+from solver.storage.atomic import write_csv_atomic, write_text_atomic
+
+
+def summary_frame(solution: Solution) -> pd.DataFrame:
+    """One row per batch size, the chosen one marked (like the older solver's solution_summary.csv)."""
+    chosen = solution.placement.batch_size if solution.placement else None
+    rows = []
+    for b in solution.batches:
+        found = b.cost_per_million_tokens is not None
+        rows.append({"batch_size": b.batch_size, "method": solution.method, "backend": solution.backend,
+                     "tokens_per_s": b.tokens_per_s, "dollar_per_hour": b.dollar_per_hour, "replicas": b.replicas,
+                     "cost_per_million_tokens": b.cost_per_million_tokens, "pipeline_stages": b.pipeline_stages,
+                     "total_gpus": b.total_gpus, "gpu_types": "|".join(b.gpu_types) if found else None,
+                     "tp_degrees": "|".join(map(str, b.tp_degrees)) if found else None,
+                     "exact_cost_per_million_tokens": b.exact_cost_per_million_tokens, "is_best": b.batch_size == chosen,
+                     "status": "SUCCESS" if found else b.note.upper() or "INFEASIBLE"})
+    return pd.DataFrame(rows)
+
+
+def write_outputs(directory: Path, solution: Solution) -> list[Path]:
+    directory = Path(directory)
+    solution_file, summary = directory / "solution.json", directory / "summary.csv"
+    write_text_atomic(solution_file, solution.model_dump_json(indent=2) + "\n")
+    write_csv_atomic(summary, summary_frame(solution))
+    return [solution_file, summary]

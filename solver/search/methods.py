@@ -1,0 +1,51 @@
+"""The solve methods on one frontier: exact, weighted and throughput optimise their objective exactly;
+enumeration is the older solver's method (max tok/s at competitive budget points, keep the best $/token),
+reported against exact."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from solver.domain.scenario import Scenario
+from solver.placement.model import PlacementModel
+from solver.search.frontier import Found, Frontier
+from solver.search.objectives import (best_first, method_objective, ratio_cap, throughput_objective,
+                                      weighted_objective)
+
+
+def enumeration(frontier: Frontier, scenario: Scenario) -> Found | None:
+    """The older solver's method: max tok/s at competitive budget points, keep the best $/token."""
+    cap = ratio_cap(scenario)
+    ballpark = best_first(frontier, weighted_objective(scenario), ratio_cap=cap)
+    cheapest = best_first(frontier, lambda c, t: c, ratio_cap=cap)
+    if ballpark is None or cheapest is None:
+        return None
+    upper = min(scenario.settings.max_hourly_cost, sum(p.count * p.dollar_per_hour for p in scenario.pools))
+    budgets = {min(max(f * ballpark.cost, cheapest.cost), upper) for f in scenario.settings.budget_factors}
+    best = min((ballpark, cheapest), key=lambda p: p.ratio)
+    for budget in sorted(budgets):
+        candidate = best_first(frontier, throughput_objective, budget=budget, ratio_cap=cap)
+        if candidate is not None and candidate.ratio < best.ratio:
+            best = candidate
+    return best
+
+
+def run_method(method: str, frontier: Frontier, scenario: Scenario, to_beat: float = math.inf) -> Found | None:
+    """The method's plan on one frontier; exact searches skip plans whose objective is not below `to_beat`."""
+    if method == "enumeration":
+        return enumeration(frontier, scenario)
+    return best_first(frontier, method_objective(method, scenario), ratio_cap=ratio_cap(scenario), to_beat=to_beat)
+
+
+@contextmanager
+def only_pool(pm: PlacementModel, pool_index: int) -> Iterator[None]:
+    """Temporarily allow stages of one pool only (homogeneous baseline) without rebuilding the model."""
+    pm.allowed = pm.groups.pool == pool_index
+    try:
+        yield
+    finally:
+        pm.allowed = np.ones(len(pm.groups), dtype=bool)

@@ -1,0 +1,94 @@
+"""The methods' objectives over the frontier, and the exact best-first search that optimises any of them.
+
+Every objective we offer prefers lower $/h and higher tok/s, so its optimum lies on the frontier C(tau). A
+best-first search over the sorted candidate thresholds with the bound objective(C(tau_i), tau_j) on [tau_i, tau_j]
+finds the exact optimum of:
+- exact: min $/token;
+- weighted: min w * $/h / cost_norm - (1 - w) * tok/s / throughput_norm (cost_throughput_weight = w);
+- throughput: max tok/s under the budget (ties to lower $/h).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Callable
+
+import numpy as np
+
+from solver.domain.choices import METHODS
+from solver.domain.scenario import Scenario
+from solver.search.frontier import TOL, Found, Frontier
+
+Objective = Callable[[float, float], float]  # ($/h, tok/s) -> value to minimise
+
+
+def best_first(frontier: Frontier, objective: Objective, budget: float = math.inf,
+               ratio_cap: float = math.inf, to_beat: float = math.inf) -> Found | None:
+    """Exact optimum of a monotone objective over the frontier, with $/h <= budget and $/h / T <= ratio_cap;
+    None when no plan has an objective below `to_beat` (a value already reached elsewhere)."""
+    values = frontier.values
+    if not len(values):
+        return None
+    best: Found | None = None
+    heap = [(objective(0.0, values[-1]), 0, len(values) - 1, 0.0)]
+    while heap:
+        bound, i, j, c_lo = heapq.heappop(heap)
+        target = objective(best.cost, best.throughput) if best is not None else to_beat
+        if bound >= target - TOL * abs(bound):
+            break
+        if frontier.run.remaining() <= 0:
+            frontier.worst_gap = math.inf
+            break
+        m = (i + j) // 2
+        p = frontier.at(m)
+        if m > i:
+            heapq.heappush(heap, (objective(c_lo, values[m - 1]), i, m - 1, c_lo))
+        if p is None or p.cost > budget * (1 + TOL):
+            continue  # infeasible (or over budget) here, hence for every higher threshold too
+        if p.cost <= ratio_cap * p.throughput * (1 + TOL) and objective(p.cost, p.throughput) < target:
+            best = p
+        k = int(np.searchsorted(values, p.throughput * (1 + TOL), side="right"))
+        if k <= j:
+            heapq.heappush(heap, (objective(p.cost, values[j]), k, j, p.cost))
+    if best is not None:
+        best.gap = frontier.worst_gap
+    return best
+
+
+def ratio_objective(cost: float, throughput: float) -> float:
+    return cost / throughput if throughput > 0 else math.inf
+
+
+def weighted_objective(scenario: Scenario) -> Objective:
+    s = scenario.settings
+    w = s.cost_throughput_weight
+    return lambda cost, thr: w * cost / s.cost_normalization - (1 - w) * thr / s.throughput_normalization
+
+
+def throughput_objective(cost: float, throughput: float) -> float:
+    return -throughput + TOL * cost
+
+
+def ratio_cap(scenario: Scenario) -> float:
+    """$/h per tok/s allowed by max_cost_per_million_token and max_total_cost (both ratio limits)."""
+    s, w = scenario.settings, scenario.workload
+    return min(s.max_cost_per_million_token * 3600 / 1e6, s.max_total_cost * 3600 / w.total_tokens_to_process)
+
+
+def min_throughput(scenario: Scenario) -> float:
+    """Demand and max_total_runtime_hours both set a floor on tok/s."""
+    s, w = scenario.settings, scenario.workload
+    floor = w.throughput_demand
+    if math.isfinite(s.max_total_runtime_hours):
+        floor = max(floor, w.total_tokens_to_process / (3600 * s.max_total_runtime_hours))
+    return floor
+
+
+def method_objective(method: str, scenario: Scenario) -> Objective:
+    """How a method ranks plans, also across batch sizes (lower is better); enumeration keeps the best $/token."""
+    objectives = {"exact": ratio_objective, "enumeration": ratio_objective,
+                  "weighted": weighted_objective(scenario), "throughput": throughput_objective}
+    if method not in objectives:
+        raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    return objectives[method]

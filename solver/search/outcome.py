@@ -1,0 +1,39 @@
+"""What a search returns before it is reported: the chosen plan, the baselines and per-batch statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from solver.domain.placement import Placement
+from solver.search.frontier import Found
+
+
+@dataclass
+class BatchResult:
+    batch: int
+    placement: Placement | None
+    gap: float
+    arcs: int
+    variables: int
+    constraints: int
+    quantized: bool
+    solves: int = 0
+    exact_cost_per_million_tokens: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    method: str
+    backend: str
+    placement: Placement | None
+    batches: list[BatchResult]
+    seconds: float
+    solves: int
+    gap: float
+    first_incumbent_s: float | None
+    time_limited: bool
+    exact: Placement | None = None
+    homogeneous: Placement | None = None
+    notes: list[str] = field(default_factory=list)
+    found: Found | None = None  # the chosen plan's frontier point (per replica)

@@ -1,0 +1,40 @@
+"""Runs MILP solves under one overall deadline, with one solver session per model, and keeps the statistics."""
+
+from __future__ import annotations
+
+import time
+import weakref
+
+from solver.milp import open_session
+from solver.milp.linear import LinearModel
+from solver.milp.result import BackendResult, Session, SolveStatus
+from solver.placement.model import PlacementModel
+
+
+class Runner:
+    """Calls the backend under one overall deadline and keeps the solve statistics. Each model keeps its own
+    session, so HiGHS receives only the bounds and coefficients that changed since its last solve."""
+
+    def __init__(self, backend: str, time_limit: float, mip_gap: float, verbose: bool = False):
+        self.backend = backend
+        self.started = time.perf_counter()
+        self.deadline = self.started + time_limit
+        self.mip_gap, self.verbose = mip_gap, verbose
+        self.solves, self.first_incumbent_s, self.time_limited = 0, None, False
+        self.sessions: weakref.WeakKeyDictionary[LinearModel, Session] = weakref.WeakKeyDictionary()
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.perf_counter(), 0.0)
+
+    def __call__(self, pm: PlacementModel) -> BackendResult:
+        before = time.perf_counter() - self.started
+        session = self.sessions.get(pm.lp)
+        if session is None:
+            session = self.sessions[pm.lp] = open_session(self.backend, pm.lp)
+        result = session.solve(time_limit=max(self.remaining(), 0.05), mip_gap=self.mip_gap, verbose=self.verbose)
+        self.solves += 1
+        if result.has_solution and self.first_incumbent_s is None:
+            self.first_incumbent_s = before + (result.first_incumbent_s or result.seconds)
+        if result.status in (SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION):
+            self.time_limited = True
+        return result

@@ -1,0 +1,1 @@
+"""Writing results: every file lands atomically, so a crash or Ctrl-C never leaves half a result behind."""

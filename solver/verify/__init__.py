@@ -1,0 +1,1 @@
+"""Independent verification of solutions: a checker that never looks at the MILP."""
