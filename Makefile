@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install install-vllm solve test bench clean
+.PHONY: install install-vllm solve test lint bench clean
 
 $(BIN)/tokenop-solve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ solve: install
 test: install
 	$(BIN)/python -m pytest
 
+# ruff (lint + import order) over the whole tree; mypy over the domain, the MILP and the placement model.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 bench: install
+	$(BIN)/python scripts/bench_startup.py
 	$(BIN)/python scripts/bench_solve.py
 
 clean:

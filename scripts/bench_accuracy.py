@@ -13,6 +13,7 @@ Llama-3.3-70B's, hence --model llama-3.3-70b, and they ran with gpu_memory_utili
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table

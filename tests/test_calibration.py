@@ -37,8 +37,8 @@ def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurem
 
 
 def test_fit_recovers_known_factors(catalog, perf):
-    truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "attention_efficiency": 0.3, "layer_overhead_us": 60.0,
-             "step_overhead_ms": 6.0}
+    truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "attention_efficiency": 0.3,
+             "layer_overhead_us": 60.0, "step_overhead_ms": 6.0}
     runs = synthetic_runs(catalog, perf, truth)
     [result] = calibrate(runs, catalog, perf, holdout=0.25)
     assert result.fit_error_before > 0.2  # the datasheet priors are far off these runs

@@ -231,7 +231,7 @@ def read_measurements(path: Path, catalog: Catalog, defaults: Defaults = Default
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(path, f"cannot read this JSON file ({exc}).", "pass a valid measurement file.")
+        raise ConfigError(path, f"cannot read this JSON file ({exc}).", "pass a valid measurement file.") from None
     try:
         if "measurements" in data:
             return read_tokenop_json(path, data, catalog)
@@ -241,7 +241,7 @@ def read_measurements(path: Path, catalog: Catalog, defaults: Defaults = Default
             return read_vllm_bench_json(path, data, catalog, defaults)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(path, f"a field is missing or malformed ({exc}).",
-                          "compare the file with the format in docs/calibration.md.")
+                          "compare the file with the format in docs/calibration.md.") from None
     raise ConfigError(path, "this JSON file is not a measurement format tokenop knows.",
                       "use a seed-001 benchmark JSON (metadata + results), a `vllm bench serve` result JSON, or a "
                       "tokenop validation.json (docs/calibration.md).")

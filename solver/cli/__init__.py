@@ -15,10 +15,10 @@ from solver.domain.choices import BACKENDS, DEFAULT_PERF_MODEL, METHODS
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
 SUBCOMMANDS = {
-    "predict": ("solver.cli.predict", "predict", "Predict throughput, latency and memory of MODEL on GPU with TP x PP."),
-    "plan": ("solver.cli.plan", "plan", "Write the vLLM launch (launch.sh, plan.json) of the cheapest deployable placement."),
+    "predict": ("solver.cli.predict", "predict", "Predict tok/s, latency and memory of a model on TP x PP GPUs."),
+    "plan": ("solver.cli.plan", "plan", "Write the vLLM launch (launch.sh, plan.json) of the best placement."),
     "validate": ("solver.cli.validate", "validate", "Launch vLLM with a solution's layout, benchmark it, compare."),
-    "calibrate": ("solver.cli.calibrate", "calibrate", "Fit efficiency factors and overheads per GPU type to measured runs."),
+    "calibrate": ("solver.cli.calibrate", "calibrate", "Fit per-GPU efficiency factors to measured runs."),
     "schema": ("solver.cli.schema", "schema", "Print the JSON schema of solution.json."),
 }
 

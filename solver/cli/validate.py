@@ -52,7 +52,8 @@ def show_prediction(solution: Solution, requests: int, console: Console, as_json
               help="Folder for validation.json and logs [default: the solution's folder].")
 @click.option("--server-timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
               help="Seconds to wait for the server to load.")
-@click.option("--vllm-arg", "vllm_args", multiple=True, help="Extra engine argument, e.g. --vllm-arg=--load-format=dummy.")
+@click.option("--vllm-arg", "vllm_args", multiple=True,
+              help="Extra engine argument, e.g. --vllm-arg=--load-format=dummy.")
 @click.option("--python", default=None, help="Python that has vLLM installed [default: this one].")
 @click.option("--calibrate", "recalibrate", is_flag=True,
               help="Fit this GPU type's factors to the measurement (plus --calibration-data) into gpu_pools/.")

@@ -19,11 +19,15 @@ if TYPE_CHECKING:
 def open_session(backend: str, model: LinearModel) -> Session:
     """A solver session on `model` that re-reads its bounds and coefficients at every solve."""
     if backend == "highs":
-        from solver.milp.highs import HighsSession as session
-    elif backend == "ortools":
-        from solver.milp.ortools import OrToolsSession as session
-    elif backend == "pulp":
-        from solver.milp.pulp import PulpSession as session
-    else:
-        raise ValueError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
-    return session(model)
+        from solver.milp.highs import HighsSession
+
+        return HighsSession(model)
+    if backend == "ortools":
+        from solver.milp.ortools import OrToolsSession
+
+        return OrToolsSession(model)
+    if backend == "pulp":
+        from solver.milp.pulp import PulpSession
+
+        return PulpSession(model)
+    raise ValueError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")

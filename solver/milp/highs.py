@@ -18,7 +18,7 @@ from solver.milp.result import BackendResult, SolveStatus
 # The methods solve many small MILPs (a few hundred columns); measured on `medium`, HiGHS spends most of each
 # solve in its feasibility-jump heuristic and presolve rather than in branching: 16-24 ms per solve by default,
 # 8 ms without them (scripts/bench_solve.py). Optima are unchanged; the oracle tests run with these options.
-SMALL_MILP_OPTIONS = {"mip_heuristic_run_feasibility_jump": False, "presolve": "off"}
+SMALL_MILP_OPTIONS: dict[str, bool | str] = {"mip_heuristic_run_feasibility_jump": False, "presolve": "off"}
 
 
 @contextmanager

@@ -25,14 +25,14 @@ class PulpSession:
 
 def _solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool) -> BackendResult:
     problem = pulp.LpProblem("placement", pulp.LpMinimize)
-    bound = (lambda v: v if math.isfinite(v) else None)
-    xs = [pulp.LpVariable(f"x{j}", bound(lo), bound(hi), pulp.LpInteger if integer else pulp.LpContinuous)
+    finite = (lambda v: v if math.isfinite(v) else None)
+    xs = [pulp.LpVariable(f"x{j}", finite(lo), finite(hi), pulp.LpInteger if integer else pulp.LpContinuous)
           for j, (lo, hi, integer) in enumerate(zip(model.lb, model.ub, model.integer))]
     problem += pulp.LpAffineExpression([(xs[j], float(model.c[j])) for j in np.flatnonzero(model.c)])
     A = model.A
     for r in range(A.shape[0]):
-        expr = pulp.LpAffineExpression([(xs[j], float(v)) for j, v in
-                                        zip(A.indices[A.indptr[r]:A.indptr[r + 1]], A.data[A.indptr[r]:A.indptr[r + 1]])])
+        row = slice(A.indptr[r], A.indptr[r + 1])
+        expr = pulp.LpAffineExpression([(xs[j], float(v)) for j, v in zip(A.indices[row], A.data[row])])
         lo, hi = model.row_lo[r], model.row_hi[r]
         if lo == hi:
             problem += expr == float(lo), f"r{r}"

@@ -4,7 +4,8 @@ one interface). Built-in models are imported only when asked for, so naming one 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError

@@ -98,7 +98,8 @@ class RooflineModel:
             weight_gb_per_layer=layer_bytes / 1e9,
             kv_gb_per_layer=b * (inp + out) * kv_token_gpu / 1e9,
             embed_gb=arch.embedding_params(m) * m.weight_bytes / t / 1e9,
-            head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,  # weights (vLLM loads them even when tied) + fp32 logits
+            # LM head weights (vLLM loads them even when tied) + fp32 logits
+            head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,
             fixed_gb=fixed_gb,
             usable_gb=memory_gb * settings.gpu_memory_utilization,
         )

@@ -107,7 +107,7 @@ def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize:
     for pool_index, tp in options:
         pool = scenario.pools[pool_index]
         profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, batch, s)
-        memory = np.array([perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, p * batch, s)
+        memory = np.array([perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, int(p) * batch, s)
                            .memory_gb(layers, first, last) for p in depths])
         fits = memory <= profile.usable_gb
         if enforce_min_utilization:

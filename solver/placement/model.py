@@ -17,9 +17,17 @@ from scipy import sparse
 from solver.domain.scenario import Scenario
 from solver.milp.linear import Builder, LinearModel
 from solver.placement.candidates import MIDDLE, ArcSet
-from solver.placement.constraints import (add_budget, add_cover, add_gpu_supply, add_latency_slos,
-                                          add_pipeline_depth, add_stage_limit, add_stage_order, add_uniform_tp,
-                                          links_can_matter)
+from solver.placement.constraints import (
+    add_budget,
+    add_cover,
+    add_gpu_supply,
+    add_latency_slos,
+    add_pipeline_depth,
+    add_stage_limit,
+    add_stage_order,
+    add_uniform_tp,
+    links_can_matter,
+)
 from solver.placement.groups import StageGroups, depth_windows, group_stage_types
 
 
@@ -62,6 +70,7 @@ class PlacementModel:
                 self.lp.lb[self.d] = 0.0
                 self.lp.ub[self.d] = [0.0 if p in self.split else 1.0 for p in range(1, len(self.d) + 1)]
             else:
+                assert self.windows is not None  # set together with d
                 lo = np.maximum(lo, self.windows[0, self.depth - 1])
                 hi = np.minimum(hi, self.windows[1, self.depth - 1])
                 ok &= lo <= hi
@@ -76,7 +85,7 @@ class PlacementModel:
     def memory_depth_violated(self, solution: np.ndarray) -> int | None:
         """The solution's depth P if one of its stages does not fit memory at that depth, else None. Stages of a
         group have floor(z/y) or ceil(z/y) layers (`counts`)."""
-        if self.d is None or self.depth is not None:
+        if self.d is None or self.windows is None or self.depth is not None:
             return None
         depth = int(np.argmax(solution[self.d])) + 1
         stages, layers = np.rint(solution[self.y]).astype(int), np.rint(solution[self.z]).astype(int)
@@ -132,13 +141,14 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
     y = b.add_vars([f"y[{n}]" for n in names], 0.0, y_ub, True)
     z = b.add_vars([f"z[{n}]" for n in names], 0.0, arcs.num_layers, True)
     lo_rows, hi_rows = add_cover(b, groups, y, z, arcs.num_layers)
-    windows = depth_windows(arcs, groups)
-    whole_runs = (windows[0] == groups.lo) & (windows[1] == groups.lo + groups.length - 1)
+    at_depth = depth_windows(arcs, groups)
+    whole_runs = (at_depth[0] == groups.lo) & (at_depth[1] == groups.lo + groups.length - 1)
+    d: np.ndarray | None = None
+    windows: np.ndarray | None = None
     if whole_runs.all():  # memory does not depend on the depth here
-        d, windows = None, None
         add_stage_limit(b, y, S)
     else:
-        d = add_pipeline_depth(b, y, arcs.depth_fits.shape[0])
+        d, windows = add_pipeline_depth(b, y, arcs.depth_fits.shape[0]), at_depth
     add_gpu_supply(b, scenario, groups, y)
     w = add_stage_order(b, scenario, groups, y, S) if links_can_matter(scenario, arcs) else None
     add_budget(b, groups, y, s.max_hourly_cost)

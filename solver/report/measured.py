@@ -38,5 +38,6 @@ def report_tables(results: list[GpuCalibration]) -> tuple[Table, Table]:
     for r in results:
         errors.add_row(r.gpu_type, str(r.fit_runs), str(r.holdout_runs), pct(r.fit_error_before),
                        pct(r.fit_error_after), pct(r.holdout_error_before), pct(r.holdout_error_after))
-        factors.add_row(r.gpu_type, *(f"{getattr(r.before, f):g}->{round(getattr(r.after, f), 3):g}" for f in CALIBRATED_FIELDS))
+        factors.add_row(r.gpu_type, *(f"{getattr(r.before, f):g}->{round(getattr(r.after, f), 3):g}"
+                                      for f in CALIBRATED_FIELDS))
     return errors, factors

@@ -49,7 +49,8 @@ def render(solution: Solution, console: Console) -> None:
                                                       f"{p.requests_in_flight} requests in flight"
                                                       if p.pipeline_stages > 1 else " (requests in flight)")),
         ("Method / backend", f"{solution.method} / {solution.backend}"),
-        ("Solve time", f"{solution.solve_seconds:.2f} s ({solution.solves} MILP solves; first incumbent after {first})"),
+        ("Solve time", f"{solution.solve_seconds:.2f} s ({solution.solves} MILP solves; first incumbent after "
+                       f"{first})"),
         ("Optimality gap", gap),
     ]
     if solution.exact is not None:

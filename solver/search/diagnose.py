@@ -61,7 +61,8 @@ def explain_infeasible(scenario: Scenario, perf: PerformanceModel) -> str:
                          f"costs ${p.dollar_per_hour:.2f}/h for {p.tokens_per_s:,.0f} tok/s "
                          f"(${p.cost_per_million_tokens:.4f} per 1M tokens)")
     if fixes:
-        return "No placement satisfies every constraint. Each of these alone makes it feasible: " + "; ".join(fixes) + "."
+        return ("No placement satisfies every constraint. Each of these alone makes it feasible: "
+                + "; ".join(fixes) + ".")
     weights = arch.weights_gb(m)
     total_gb = sum(p.memory_gb * p.count for p in scenario.pools) * s.gpu_memory_utilization
     return (f"No placement satisfies the constraints, and relaxing any single limit does not help: the model needs "

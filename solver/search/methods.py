@@ -13,8 +13,7 @@ import numpy as np
 from solver.domain.scenario import Scenario
 from solver.placement.model import PlacementModel
 from solver.search.frontier import Found, Frontier
-from solver.search.objectives import (best_first, method_objective, ratio_cap, throughput_objective,
-                                      weighted_objective)
+from solver.search.objectives import best_first, method_objective, ratio_cap, throughput_objective, weighted_objective
 
 
 def enumeration(frontier: Frontier, scenario: Scenario) -> Found | None:

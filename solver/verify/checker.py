@@ -25,7 +25,8 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
     if not stages:
         return ["the placement has no stages"]
     if stages[0].first_layer != 0 or stages[-1].end_layer != m.num_layers:
-        problems.append(f"layers must run 0..{m.num_layers - 1}, got {stages[0].first_layer}..{stages[-1].end_layer - 1}")
+        problems.append(f"layers must run 0..{m.num_layers - 1}, got "
+                        f"{stages[0].first_layer}..{stages[-1].end_layer - 1}")
     for a, b in zip(stages, stages[1:]):
         if a.end_layer != b.first_layer:
             problems.append(f"stages leave a gap or overlap at layer {a.end_layer}/{b.first_layer}")

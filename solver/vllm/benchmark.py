@@ -18,8 +18,8 @@ BENCH_SNIPPET = ("import argparse, sys\nfrom vllm.benchmarks import serve\nparse
                  "serve.add_cli_args(parser)\nserve.main(parser.parse_args(sys.argv[1:]))\n")
 
 
-def run_benchmark(python: str, base_url: str, model: str, tokenizer: str, solution: Solution, requests: int, num_prompts: int,
-                  out_dir: Path, metadata: dict[str, str], progress: Callable[[str], None]) -> dict:
+def run_benchmark(python: str, base_url: str, model: str, tokenizer: str, solution: Solution, requests: int,
+                  num_prompts: int, out_dir: Path, metadata: dict[str, str], progress: Callable[[str], None]) -> dict:
     """vLLM's serving benchmark on the random dataset with the plan's concurrency and lengths (ignore_eos, so
     every request generates exactly output_tokens); returns its result JSON."""
     result = out_dir / "bench_result.json"
