@@ -39,4 +39,4 @@ def record(presets: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    record(["tiny", "small", "medium", "large", "llama-3.1-8b", "llama-3.3-70b"])
+    record(["demo-tiny", "demo-small", "demo-medium", "demo-large", "llama-3.1-8b", "llama-3.3-70b"])

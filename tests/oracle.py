@@ -28,7 +28,7 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
     """(min $/h per tok/s, the pipeline) over all valid pipelines at `batch`, or None when none is valid."""
     m, w, s = scenario.model, scenario.workload, scenario.settings
     L = m.num_layers
-    options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees
+    options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees_for(pool.gpu_type)
                if t <= min(pool.count, pool.spec.gpus_per_node)]
     def profile(g: int, t: int, requests: int):
         return perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, requests, s)
@@ -47,6 +47,18 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
         body_ok = all(n >= minimum and (not quantized or n in s.segment_sizes) for n in sizes[:-1])
         return body_ok and sizes[-1] >= (1 if quantized else minimum)
 
+    def floor(g: int, t: int, parts: int, first: bool) -> int:
+        """The older solver's minimum segment size: the fewest layers (of the sizes a non-last stage may hold)
+        that use min_memory_utilization of the GPU's memory, or the most that fit when none does."""
+        if not s.min_memory_utilization or parts == 1:
+            return 0
+        profile = in_flight[g, t, parts]
+        body = [n for n in range(minimum, L - minimum + 1) if not quantized or n in s.segment_sizes]
+        fitting = [n for n in body if profile.memory_gb(n, first, False) <= profile.usable_gb]
+        target = s.min_memory_utilization * scenario.pools[g].memory_gb
+        reaching = [n for n in fitting if profile.memory_gb(n, first, False) >= target]
+        return min(reaching) if reaching else max(fitting, default=0)
+
     best = None
     for parts in range(1, min(s.max_pipeline_stages, L) + 1):
         for sizes in filter(sizes_allowed, compositions(L, parts, 1)):
@@ -63,7 +75,7 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
                     p = profiles[(g, t)]
                     first, last = i == 0, i == parts - 1
                     mem = in_flight[g, t, parts].memory_gb(n, first, last)
-                    if mem > p.usable_gb or mem < s.min_memory_utilization * p.usable_gb:
+                    if mem > p.usable_gb or (not last and n < floor(g, t, parts, first)):
                         ok = False
                         break
                     thr = min(thr, p.throughput(n, last) * (1 - s.headroom))

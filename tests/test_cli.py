@@ -16,7 +16,7 @@ def run(*args, cwd=None):
 
 
 def test_solve_json_and_outputs(tmp_path):
-    result = run("--config-dir", "configs/tiny", "--method", "enumeration", "--json", "--output", str(tmp_path))
+    result = run("--config-dir", "configs/demo-tiny", "--method", "enumeration", "--json", "--output", str(tmp_path))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     p = data["placement"]
@@ -28,7 +28,7 @@ def test_solve_json_and_outputs(tmp_path):
 
 
 def test_main_job_preset_path_is_resolved():
-    result = run("--config-dir", "config/small", "--method", "enumeration", "--batch-size", "32")
+    result = run("--config-dir", "config/demo-small", "--method", "enumeration", "--batch-size", "32")
     assert result.returncode == 0, result.stderr
     assert "using the bundled preset" in result.stdout
     assert "per 1M tokens" in result.stdout and "tok/s" in result.stdout
@@ -36,7 +36,7 @@ def test_main_job_preset_path_is_resolved():
 
 @pytest.mark.parametrize("args, code, text", [
     (["--config-dir", "does/not/exist"], 2, "does not exist"),
-    (["--config-dir", "configs/tiny", "--batch-size", "x"], 2, "--batch-size"),
+    (["--config-dir", "configs/demo-tiny", "--batch-size", "x"], 2, "--batch-size"),
 ])
 def test_bad_input_exits_cleanly(args, code, text):
     result = run(*args)

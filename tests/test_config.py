@@ -110,7 +110,7 @@ def test_bandwidth_matrix_shape_is_checked(tmp_path):
 
 
 def test_bandwidth_matrix_sets_pool_links():
-    s = load_scenario(resolve_config_dir("small")[0])
+    s = load_scenario(resolve_config_dir("demo-small")[0])
     # small/network_bandwidth.csv: 12.5 GB/s between nodes, 32 GB/s inside the A10 node.
     assert s.bandwidth_gbps[0, 1] == pytest.approx(12.5)
     assert s.bandwidth_gbps[0, 0] == pytest.approx(32.0)

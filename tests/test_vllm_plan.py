@@ -61,7 +61,7 @@ def run(*args, **kwargs):
 
 
 def test_plan_verb_writes_launch_files_that_bash_accepts(tmp_path):
-    done = run("plan", "--config-dir", "small", "--output", str(tmp_path), "--json")
+    done = run("plan", "--config-dir", "demo-small", "--output", str(tmp_path), "--json")
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["deployable"] and plan["pp"] == len(plan["layer_partition"])
@@ -73,7 +73,7 @@ def test_plan_verb_writes_launch_files_that_bash_accepts(tmp_path):
 
 
 def test_plan_of_a_mixed_tp_solution_is_refused_with_the_fix(tmp_path):
-    data = json.loads(run("--config-dir", "small", "--json").stdout)
+    data = json.loads(run("--config-dir", "demo-small", "--json").stdout)
     data["placement"] = placement([("A10", 1, 8), ("L4", 2, 8)]).model_dump()
     (tmp_path / "solution.json").write_text(json.dumps(data))
     for verb in ("plan", "validate"):
@@ -83,7 +83,7 @@ def test_plan_of_a_mixed_tp_solution_is_refused_with_the_fix(tmp_path):
 
 
 def test_validate_reports_taken_port_missing_vllm_and_dead_endpoint(tmp_path):
-    assert run("--config-dir", "tiny", "--output", str(tmp_path)).returncode == 0
+    assert run("--config-dir", "demo-tiny", "--output", str(tmp_path)).returncode == 0
     solution = str(tmp_path / "solution.json")
     no_vllm = tmp_path / "python-without-packages"
     no_vllm.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")

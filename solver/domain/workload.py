@@ -59,3 +59,9 @@ class Settings(BaseModel):
     price_provider: str = "lowest"
     vllm_deployable: bool = False
     max_replicas: int = Field(default=8, ge=1)
+    fixed_tp: dict[str, int] = Field(default_factory=dict, description="GPU type -> the only TP degree it may use")
+    enforce_cost_target: bool = Field(default=False, description="max_cost_per_million_token as a hard limit")
+
+    def tp_degrees_for(self, gpu_type: str) -> list[int]:
+        """TP degrees a pool of `gpu_type` may use: its fixed degree (--tp-config) or every allowed one."""
+        return [self.fixed_tp[gpu_type]] if gpu_type in self.fixed_tp else self.tp_degrees

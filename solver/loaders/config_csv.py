@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from solver.domain.errors import ConfigError
 from solver.domain.model import PRECISION_OF_BYTES, ModelArch
 from solver.domain.workload import Settings, Workload
+from solver.loaders import legacy
 from solver.loaders.tables import read_table
 
 # key -> (section, field). Legacy keys of the older solver map onto the same fields.
@@ -36,11 +37,8 @@ KEY_MAP: dict[str, tuple[str, str]] = {
 SETTINGS_KEYS = set(Settings.model_fields) - {"segment_quantization"}
 # Keys read specially (derived into several fields) or accepted from the older solver without effect.
 SPECIAL_KEYS = {"sequence_length", "min_batch_size", "max_batch_size", "batch_sizes", "bytes_per_element",
-                "enable_segment_quantization", "segment_quantization"}
-LEGACY_IGNORED = {
-    "real_world_efficiency": "efficiency factors now live per GPU type in gpu_pools/ (calibrated)",
-    "micro_batch_size": "micro-batching is implied by the pipeline model",
-}
+                "enable_segment_quantization", "segment_quantization", "max_position_embeddings",
+                *legacy.IGNORED}
 LIST_FIELDS = {"tp_degrees", "segment_sizes", "budget_factors", "batch_sizes"}
 SECTIONS: dict[str, type[BaseModel]] = {"model": ModelArch, "workload": Workload, "settings": Settings}
 Value = int | float | str | bool | list[int] | list[float]
@@ -84,7 +82,7 @@ def read_config_csv(path: Path) -> tuple[dict[str, Value], dict[str, int], list[
     values: dict[str, Value] = {}
     rows: dict[str, int] = {}
     warnings: list[str] = []
-    known = set(KEY_MAP) | SETTINGS_KEYS | SPECIAL_KEYS | set(LEGACY_IGNORED)
+    known = set(KEY_MAP) | SETTINGS_KEYS | SPECIAL_KEYS
     for row_no, row in table:
         key, raw = row["parameter"], row["value"]
         if not key:
@@ -96,8 +94,6 @@ def read_config_csv(path: Path) -> tuple[dict[str, Value], dict[str, int], list[
             raise ConfigError(path, f"'{key}' is given twice (rows {rows[key]} and {row_no}).",
                               "keep one of the two rows.", row=row_no, field=key)
         rows[key] = row_no
-        if key in LEGACY_IGNORED:
-            continue
         try:
             values[key] = parse_value(key, raw)
         except ValueError:
@@ -154,10 +150,13 @@ def load_settings_and_model(path: Path) -> tuple[ModelArch, Workload, Settings, 
     """Parse and validate config.csv into its three sections."""
     values, rows, warnings = read_config_csv(path)
     sections = build_sections(values)
+    warnings += legacy.map_legacy_keys(values, sections)
     parsed = {}
     for section, cls in SECTIONS.items():
         try:
             parsed[section] = cls(**sections[section])
         except ValidationError as exc:
             raise _validation_error(path, exc, rows, section) from None
-    return parsed["model"], parsed["workload"], parsed["settings"], warnings  # type: ignore[return-value]
+    model, workload, settings = parsed["model"], parsed["workload"], parsed["settings"]
+    warnings += legacy.check_model(path, values, model, workload.input_tokens + workload.output_tokens)  # type: ignore
+    return model, workload, settings, warnings  # type: ignore[return-value]

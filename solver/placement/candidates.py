@@ -64,7 +64,7 @@ class ArcSet(StageRoles):
 
 def tp_options(scenario: Scenario) -> list[tuple[int, int]]:
     """(pool index, tp) pairs: TP groups must fit inside one node and within the pool's count."""
-    return [(i, t) for i, pool in enumerate(scenario.pools) for t in scenario.settings.tp_degrees
+    return [(i, t) for i, pool in enumerate(scenario.pools) for t in scenario.settings.tp_degrees_for(pool.gpu_type)
             if 1 <= t <= pool.max_tp]
 
 
@@ -80,6 +80,24 @@ def stage_kinds(num_layers: int, min_layers: int, sizes: list[int] | None) -> tu
     kinds = [(body, FIRST), (body, MIDDLE), (tail, LAST), (np.array([num_layers]), ONLY)]
     return (np.concatenate([k for k, _ in kinds]).astype(int),
             np.concatenate([np.full(len(k), r) for k, r in kinds]).astype(int))
+
+
+def segment_floor(memory: np.ndarray, fits: np.ndarray, layers: np.ndarray, roles: np.ndarray, target_gb: float
+                  ) -> np.ndarray:
+    """[P - 1, k]: the fewest layers a stage of kind k may hold at depth P under min_memory_utilization, as the
+    older solver meant it: the smallest size whose memory per GPU reaches `target_gb` (u x GPU memory), capped at
+    the largest size that fits, so it only removes stages too small to use their GPUs and never makes a scenario
+    infeasible. The last stage takes the remainder of the layers and has no floor (as with segment quantization).
+    `memory` / `fits` are [P - 1, k] for one (pool, TP); sizes of one role are increasing in k."""
+    floor = np.zeros(memory.shape, dtype=int)
+    for role in (FIRST, MIDDLE, ONLY):
+        kind = roles == role
+        for p in range(memory.shape[0]):
+            ok = fits[p] & kind
+            if ok.any():
+                reach = ok & (memory[p] >= target_gb)
+                floor[p, kind] = layers[reach].min() if reach.any() else layers[ok].max()
+    return floor
 
 
 def use_quantization(scenario: Scenario) -> bool:
@@ -110,8 +128,8 @@ def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize:
         memory = np.array([perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, int(p) * batch, s)
                            .memory_gb(layers, first, last) for p in depths])
         fits = memory <= profile.usable_gb
-        if enforce_min_utilization:
-            fits &= memory >= s.min_memory_utilization * profile.usable_gb
+        if enforce_min_utilization and s.min_memory_utilization > 0:
+            fits &= layers >= segment_floor(memory, fits, layers, roles, s.min_memory_utilization * pool.memory_gb)
         keep = fits.any(axis=0)
         n, lst = layers[keep], last[keep]
         columns["size"].append(n)

@@ -71,9 +71,13 @@ def throughput_objective(cost: float, throughput: float) -> float:
 
 
 def ratio_cap(scenario: Scenario) -> float:
-    """$/h per tok/s allowed by max_cost_per_million_token and max_total_cost (both ratio limits)."""
+    """$/h per tok/s allowed by max_total_cost and, when enforce_cost_target is set, max_cost_per_million_token
+    (both ratio limits; by default the latter is a reported target, as in the older solver)."""
     s, w = scenario.settings, scenario.workload
-    return min(s.max_cost_per_million_token * 3600 / 1e6, s.max_total_cost * 3600 / w.total_tokens_to_process)
+    cap = s.max_total_cost * 3600 / w.total_tokens_to_process
+    if s.enforce_cost_target:
+        cap = min(cap, s.max_cost_per_million_token * 3600 / 1e6)
+    return cap
 
 
 def min_throughput(scenario: Scenario) -> float:

@@ -12,6 +12,7 @@ from solver.domain.placement import Placement
 from solver.domain.scenario import Scenario
 from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
+from solver.placement.candidates import use_quantization
 
 REL = 1e-6
 
@@ -43,7 +44,7 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
             problems.append(f"stage {i} has {st.layers} layers < min_layers_per_stage {minimum}")
         if st.layers <= 0:
             problems.append(f"stage {i} is empty")
-        if st.tp not in s.tp_degrees or st.tp > pool.spec.gpus_per_node:
+        if st.tp not in s.tp_degrees_for(pool.gpu_type) or st.tp > pool.spec.gpus_per_node:
             problems.append(f"stage {i} TP {st.tp} is not an allowed degree within one node")
         used[st.pool] = used.get(st.pool, 0) + st.tp
     if placement.replicas < 1:
@@ -59,8 +60,7 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
         if mem > usable * (1 + REL):
             problems.append(f"stage {i} needs {mem:.2f} GB per GPU for the KV cache of "
                             f"{placement.requests_in_flight} requests in flight, only {usable:.2f} GB usable")
-        if mem < s.min_memory_utilization * usable * (1 - REL):
-            problems.append(f"stage {i} uses {mem:.2f} GB per GPU, below min_memory_utilization")
+    problems += below_segment_floor(scenario, placement, perf)
     cost = sum(st.tp * pools[st.pool][1].dollar_per_hour for st in stages)
     if not math.isclose(cost, placement.dollar_per_hour, rel_tol=REL):
         problems.append(f"reported ${placement.dollar_per_hour:.4f}/h but the GPUs cost ${cost:.4f}/h")
@@ -69,7 +69,8 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
     total_cost, total_tokens = placement.replicas * cost, placement.replicas * est.tokens_per_s
     if total_cost > s.max_hourly_cost * (1 + REL):
         problems.append(f"${total_cost:.2f}/h exceeds max_hourly_cost {s.max_hourly_cost}")
-    if est.tokens_per_s > 0 and cost / (est.tokens_per_s * 3600) * 1e6 > s.max_cost_per_million_token * (1 + REL):
+    per_million = cost / (est.tokens_per_s * 3600) * 1e6 if est.tokens_per_s > 0 else math.inf
+    if s.enforce_cost_target and per_million > s.max_cost_per_million_token * (1 + REL):
         problems.append("cost per 1M tokens exceeds max_cost_per_million_token")
     if total_tokens < w.throughput_demand * (1 - REL):
         problems.append(f"{total_tokens:.1f} tok/s is below the demand {w.throughput_demand}")
@@ -81,4 +82,28 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
         problems.append(f"TPOT {est.tpot_ms:.2f} ms exceeds tpot_slo_ms {w.tpot_slo_ms}")
     if s.vllm_deployable and len({st.tp for st in stages}) > 1:
         problems.append("vLLM needs one TP degree for every stage")
+    return problems
+
+
+def below_segment_floor(scenario: Scenario, placement: Placement, perf: PerformanceModel) -> list[str]:
+    """min_memory_utilization as the older solver meant it: every stage but the last holds at least the fewest
+    layers (of the sizes its role allows) that use u x its GPUs' memory, or the most that fit when none does."""
+    m, w, s = scenario.model, scenario.workload, scenario.settings
+    if s.min_memory_utilization <= 0 or len(placement.stages) == 1:
+        return []
+    minimum = min(s.min_layers_per_stage, m.num_layers)
+    sizes = [n for n in range(minimum, m.num_layers - minimum + 1)
+             if not use_quantization(scenario) or n in s.segment_sizes]
+    pools = {p.name: p for p in scenario.pools}
+    problems = []
+    for i, st in enumerate(placement.stages[:-1]):
+        pool = pools[st.pool]
+        profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, st.tp, placement.requests_in_flight, s)
+        memory = {n: profile.memory_gb(n, i == 0, False) for n in sizes}
+        fitting = [n for n in sizes if memory[n] <= profile.usable_gb * (1 + REL)]
+        reaching = [n for n in fitting if memory[n] >= s.min_memory_utilization * pool.memory_gb]
+        floor = min(reaching) if reaching else max(fitting, default=0)
+        if st.layers < floor:
+            problems.append(f"stage {i} holds {st.layers} layers, fewer than the {floor} that min_memory_utilization "
+                            f"{s.min_memory_utilization} asks of {st.tp}x {pool.gpu_type}")
     return problems
