@@ -10,12 +10,17 @@ the CLI writes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from solver.domain.choices import DEFAULT_METHOD, DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError
 from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
+from solver.domain.workload import Settings
+from solver.loaders.catalog import load_catalog
 from solver.loaders.scenario import load_scenario as load_folder
 from solver.loaders.scenario import resolve_config_dir
 from solver.perf import get_model
@@ -23,21 +28,24 @@ from solver.report.solution import to_solution
 from solver.search.solve import solve as search_solve
 
 
-def load_scenario(config_dir: str | Path, batch_sizes: list[int] | None = None, headroom: float | None = None,
-                  vllm_deployable: bool = False) -> Scenario:
-    """A scenario folder or bundled preset, with the command line's overrides applied; a note about a
-    substituted preset path lands in `scenario.warnings`."""
+def load_scenario(config_dir: str | Path, batch_sizes: list[int] | None = None, provider: str | None = None,
+                  generate_network: tuple[float, float] | None = None, **settings: object) -> Scenario:
+    """A scenario folder or bundled preset with the command line's overrides: batch sizes, the price provider
+    (--cloud-provider), generated bandwidths (--generate-network) and any Settings field (headroom=0.15, ...),
+    validated like config.csv. A note about a substituted preset path lands in `scenario.warnings`."""
     directory, note = resolve_config_dir(str(config_dir))
-    scenario = load_folder(directory)
+    scenario = load_folder(directory, provider=provider, generate_network=generate_network)
     if note:
         scenario.warnings.insert(0, note)
-    updates: dict[str, object] = {}
-    if headroom is not None:
-        updates["headroom"] = headroom
-    if vllm_deployable:
-        updates["vllm_deployable"] = True
+    updates = {key: value for key, value in settings.items() if value is not None}
+    if "fixed_tp" in updates:
+        updates["fixed_tp"] = canonical_gpu_keys(updates["fixed_tp"])  # type: ignore[arg-type]
     if updates:
-        scenario.settings = scenario.settings.model_copy(update=updates)
+        try:
+            scenario.settings = Settings.model_validate(scenario.settings.model_dump() | updates)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise UserError(f"{err['loc'][0]}: {err['msg']}. Fix: give a valid value.") from None
     if batch_sizes is not None:
         if not batch_sizes or min(batch_sizes) <= 0:
             raise UserError("--batch-size needs positive integers. Fix: e.g. --batch-size 32.")
@@ -45,16 +53,63 @@ def load_scenario(config_dir: str | Path, batch_sizes: list[int] | None = None, 
     return scenario
 
 
+def canonical_gpu_keys(by_gpu: dict[str, int]) -> dict[str, int]:
+    """{'a100': 4} -> {'A100': 4}: GPU types as the catalog names them (--tp-config)."""
+    catalog = load_catalog()
+    result = {}
+    for name, value in by_gpu.items():
+        key = catalog.canonical(name)
+        if key is None:
+            raise UserError(f"--tp-config names an unknown GPU type '{name}'. Fix: use one of "
+                            f"{catalog.known_types()}.")
+        result[key] = value
+    return result
+
+
 def solve(scenario: Scenario, method: str | None = None, backend: str = "highs",
           perf_model: str = DEFAULT_PERF_MODEL, time_limit: float | None = None, verbose: bool = False,
-          progress: Callable[[str], None] | None = None) -> Solution:
+          progress: Callable[[str], None] | None = None, batch_fallback: bool = True) -> Solution:
     """The cheapest placement by `method` (default from optimization_priority), with the exact optimum and the
-    best single-GPU-type plan beside it."""
+    best single-GPU-type plan beside it. When no batch size of the scenario has a plan, the largest smaller power
+    of two that has one is solved instead, and the Solution says so (`batch_fallback=False`: report infeasible)."""
     perf = get_model(perf_model)
     chosen = method or DEFAULT_METHOD[scenario.settings.optimization_priority]
-    outcome = search_solve(scenario, perf, method=chosen, backend=backend, time_limit=time_limit, verbose=verbose,
-                           progress=progress)
-    return to_solution(outcome, scenario, perf)
+    notes = []
+    if method is None and "optimization_priority" in scenario.settings.model_fields_set:
+        notes.append(f"no --method given: solving '{chosen}' for optimization_priority "
+                     f"{scenario.settings.optimization_priority} (the older solver's default was --method weighted).")
+
+    def run(trial: Scenario) -> Solution:
+        outcome = search_solve(trial, perf, method=chosen, backend=backend, time_limit=time_limit, verbose=verbose,
+                               progress=progress)
+        solution = to_solution(outcome, trial, perf)
+        solution.warnings += notes
+        return solution
+
+    solution = run(scenario)
+    if solution.placement is not None or not batch_fallback:
+        return solution
+    asked = min(scenario.workload.batch_sizes)
+    for batch in smaller_powers_of_two(asked):
+        if progress:
+            progress(f"no plan at batch size {asked}: trying {batch}")
+        found = run(replace(scenario, workload=scenario.workload.model_copy(update={"batch_sizes": [batch]})))
+        if found.placement is not None:
+            found.warnings.append(f"no placement serves batch size {', '.join(map(str, scenario.workload.batch_sizes))}"
+                                  f" (the KV cache of that many requests, or another limit, rules every one out); "
+                                  f"batch size {batch} is the largest smaller one with a plan, so the plan below runs "
+                                  f"{batch} requests per stage (pass a --batch-size to choose another).")
+            return found
+    return solution
+
+
+def smaller_powers_of_two(batch: int) -> list[int]:
+    """The powers of two below `batch`, largest first."""
+    sizes, p = [], 1
+    while p < batch:
+        sizes.append(p)
+        p *= 2
+    return sizes[::-1]
 
 
 def why_infeasible(scenario: Scenario, perf_model: str = DEFAULT_PERF_MODEL) -> str:

@@ -47,10 +47,19 @@ def write(tmp_path, config=OLD_MEDIUM, pool="gpu_type,count,memory_gb\nA100,5,48
     return tmp_path
 
 
+# The older solver's `large` ships a 28x28 matrix for 80 GPUs; its scripts always ran it with generated bandwidths.
+GENERATED = {"large": (400.0, 200.0)}
+
+
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_loads(name):
-    scenario = load_scenario(resolve_config_dir(name)[0])
+    scenario = load_scenario(resolve_config_dir(name)[0], generate_network=GENERATED.get(name))
     assert scenario.pools and scenario.model.num_layers > 0
+
+
+def test_the_mismatched_matrix_of_large_names_the_older_flag():
+    with pytest.raises(ConfigError, match="28x28 but gpu_pool.csv lists 80 GPUs.*--generate-network"):
+        load_scenario(resolve_config_dir("large")[0])
 
 
 def test_old_solver_config_reads_unchanged(tmp_path):
@@ -62,7 +71,14 @@ def test_old_solver_config_reads_unchanged(tmp_path):
     assert s.settings.segment_quantization == "auto" and s.settings.min_memory_utilization == 0.5
     assert [p.gpu_type for p in s.pools] == ["A100", "L20", "A10"]
     assert s.pools[0].memory_gb == 48 and s.pools[0].dollar_per_hour > 0  # memory override, catalog price
-    assert s.warnings == []
+    # Every older key is read; where its meaning differs here, one notice says so (and nothing is "unknown").
+    notices = " ".join(s.warnings)
+    for key in ("optimality_gap 0.05", "real_world_efficiency 0.3", "micro_batch_size 8", "layer_weight_memory_gb 3.5",
+                "--cloud-provider AWS"):
+        assert key in notices, key
+    assert "unknown key" not in notices and len(s.warnings) == 5
+    assert s.settings.cost_throughput_weight == 0.9  # optimization_priority cost_first, as the older solver mapped it
+    assert s.settings.optimality_gap == 1e-4
 
 
 def test_unknown_key_warns_but_loads(tmp_path):

@@ -42,6 +42,15 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)])
 
 
+PROVIDERS = ("AWS", "GCP", "Azure", "Lambda", "CoreWeave", "Nebius", "neocloud")
+
+
+def legacy_switch(name: str):  # noqa: ANN201 (a click decorator)
+    """--enable-NAME / --disable-NAME of the older solver: accepted, with a notice that they change nothing here."""
+    return click.option(f"--enable-{name}/--disable-{name}", f"switch_{name.replace('-', '_')}", default=None,
+                        hidden=True)
+
+
 @click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config-dir", type=str, help="Scenario folder (config.csv, gpu_pool.csv) or a preset name.")
 @click.option("--method", type=click.Choice(METHODS), default=None,
@@ -50,18 +59,37 @@ class LazyGroup(click.Group):
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds for the whole solve (default: time_limit_seconds of config.csv).")
+@click.option("--optimality-gap", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Accept plans within this relative gap (default: proven optimal, 1e-4).")
 @click.option("--batch-size", "batch_sizes", default=None, help="Batch size(s) to consider, e.g. 32 or 16,32,64.")
 @click.option("--headroom", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Derate every predicted stage throughput by this fraction before optimizing (e.g. 0.15).")
 @click.option("--vllm-deployable", is_flag=True, help="Only plans vLLM can launch (one TP degree for all stages).")
+@click.option("--cloud-provider", type=click.Choice(PROVIDERS, case_sensitive=False), default=None,
+              help="Price GPUs at this provider's catalog prices (default: the lowest listed).")
+@click.option("--generate-network", type=(click.FloatRange(min=0, min_open=True),
+                                          click.FloatRange(min=0, min_open=True)), default=None,
+              metavar="INTRA INTER", help="GB/s within one GPU type and between types, instead of a bandwidth file.")
+@click.option("--cost-weight", type=click.FloatRange(0, 1), default=None,
+              help="cost_throughput_weight of the weighted method (implies --method weighted).")
+@click.option("--tp-config", default=None, help="""Fixed TP degree per GPU type, e.g. '{"A100": 4, "V100": 1}'.""")
+@click.option("--enforce-cost-target", is_flag=True, help="Make max_cost_per_million_token a hard limit.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Solver threads.")
+@click.option("--max-threads", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option("--search-all-tp", is_flag=True, hidden=True)
+@legacy_switch("symmetry-breaking")
+@legacy_switch("upper-bound")
+@legacy_switch("tight-bigm")
+@legacy_switch("flow-conservation")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write solution.json and summary.csv here (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 @click.option("-v", "--verbose", is_flag=True, help="Show solver logs.")
 @click.version_option(package_name="tokenop-solve")
 @click.pass_context
-def main(ctx: click.Context, **options: object) -> None:
-    """Plan the cheapest GPU placement (pools, TP/PP, layer split) for LLM inference."""
+def main(ctx: click.Context, output: Path | None, as_json: bool, **options: object) -> None:
+    """Plan the cheapest GPU placement (pools, TP/PP, layer split) for LLM inference. The older solver's flags
+    (--enable-*/--disable-*, --search-all-tp, --max-threads) are accepted; docs/migration.md says what each does."""
     if ctx.invoked_subcommand is not None:
         return
     if not options["config_dir"]:
@@ -71,4 +99,5 @@ def main(ctx: click.Context, **options: object) -> None:
         ctx.exit(2)
     from solver.cli.solve import run_solve
 
-    run_solve(**options)
+    switches = {key.removeprefix("switch_"): options.pop(key) for key in list(options) if key.startswith("switch_")}
+    run_solve(options, switches, output, as_json)

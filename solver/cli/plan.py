@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from solver.api import why_infeasible
-from solver.cli.common import load_and_solve, user_errors
+from solver.cli.common import SolveRequest, load_and_solve, user_errors
 from solver.domain.choices import DEFAULT_PERF_MODEL, METHODS
 from solver.domain.errors import InfeasibleError, UserError
 from solver.domain.placement import Placement
@@ -49,16 +49,15 @@ def deployable_solution(console: Console, config_dir: str, method: str | None, p
                         time_limit: float | None, batch_sizes: str | None, model: str | None
                         ) -> tuple[Solution, LaunchPlan]:
     """Solve; when the optimum mixes TP degrees, solve the deployable optimum too and say what it costs."""
-    scenario, solution = load_and_solve(console, config_dir, method, perf_model=perf_model, time_limit=time_limit,
-                                        batch_sizes=batch_sizes)
+    request = SolveRequest(config_dir, method, perf_model=perf_model, time_limit=time_limit, batch_sizes=batch_sizes)
+    scenario, solution = load_and_solve(console, request)
     if solution.placement is None:
         raise InfeasibleError(why_infeasible(scenario, perf_model))
     chosen = plan_of_solution(solution, solution.placement, model)
     if chosen.deployable:
         return solution, chosen
     best = solution.placement
-    _, solution = load_and_solve(console, config_dir, method, perf_model=perf_model, time_limit=time_limit,
-                                 batch_sizes=batch_sizes, vllm_deployable=True)
+    _, solution = load_and_solve(console, request, vllm_deployable=True)
     if solution.placement is None:
         raise InfeasibleError(f"the cheapest placement is not deployable ({'; '.join(chosen.problems)}) and no "
                               "placement with one TP degree for all stages exists. Fix: add GPUs or relax the limits "

@@ -41,6 +41,18 @@ class GpuSpec(BaseModel):
         return self.bf16_tflops
 
 
+class InstanceType(BaseModel):
+    """A cloud instance: GPUs of one type in one machine, rented by the instance-hour."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    provider: str
+    name: str
+    gpu_type: str
+    gpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    dollar_per_hour: float = Field(ge=0)
+
+
 class Catalog(BaseModel):
     """All GPU types and their prices; look-ups accept aliases case-insensitively."""
 
@@ -49,6 +61,13 @@ class Catalog(BaseModel):
     aliases: dict[str, str]
     prices: dict[str, dict[str, float]]
     directory: Path
+    instances: dict[str, InstanceType] = Field(default_factory=dict)  # by upper-case name
+
+    def instance(self, name: str) -> InstanceType | None:
+        return self.instances.get(name.strip().upper())
+
+    def providers(self) -> list[str]:
+        return sorted({p for listed in self.prices.values() for p in listed})
 
     def canonical(self, name: str) -> str | None:
         return self.aliases.get(name.strip().upper())
@@ -67,7 +86,7 @@ class Catalog(BaseModel):
             return None
         if provider == "lowest":
             return min(listed.values())
-        return listed.get(provider)
+        return listed.get(provider.lower())
 
     def known_types(self) -> str:
         return ", ".join(sorted(self.specs))
@@ -83,10 +102,15 @@ class Pool(BaseModel):
     memory_gb: float = Field(gt=0)
     dollar_per_hour: float = Field(ge=0)
     spec: GpuSpec
+    instance: InstanceType | None = Field(default=None, description="set when the pool lists cloud instances")
 
     @property
     def max_tp(self) -> int:
         return min(self.count, self.spec.gpus_per_node)
+
+    def instances_for(self, gpus: int) -> int:
+        """Instances to rent for `gpus` GPUs of this pool (TP groups never straddle instances)."""
+        return -(-gpus // self.instance.gpus) if self.instance else 0
 
     @classmethod
     def of_type(cls, spec: GpuSpec, count: int, dollar_per_hour: float = 0.0) -> Pool:

@@ -4,8 +4,11 @@ one pipeline served by identical replicas."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from solver.domain.hardware import Pool
 
 
 class Stage(BaseModel):
@@ -89,3 +92,17 @@ class Placement(BaseModel):
     @property
     def gpu_types(self) -> list[str]:
         return sorted({s.gpu_type for s in self.stages})
+
+
+def hourly_cost(stages: list[Stage], pools: Mapping[str, Pool], replicas: int = 1) -> float:
+    """$/h of `replicas` copies of a pipeline: its GPUs at their per-GPU price, and pools listed as cloud instances
+    rented by whole instances (each copy rents its own)."""
+    used: dict[str, int] = {}
+    for stage in stages:
+        used[stage.pool] = used.get(stage.pool, 0) + stage.gpus
+    per_copy = 0.0
+    for name, gpus in used.items():
+        pool = pools[name]
+        per_copy += (pool.instances_for(gpus) * pool.instance.dollar_per_hour if pool.instance
+                     else gpus * pool.dollar_per_hour)
+    return replicas * per_copy

@@ -17,7 +17,8 @@ from solver.domain.placement import Placement
 from solver.domain.workload import Settings, Workload
 
 SCHEMA_VERSION = 2
-Status = Literal["optimal", "time_limit", "infeasible"]
+Status = Literal["optimal", "feasible", "time_limit", "infeasible"]  # feasible: within a requested gap
+PROVEN_GAP = 1e-4  # "optimal" means proven within this relative gap
 
 
 class BatchSummary(BaseModel):
@@ -82,6 +83,27 @@ class Solution(BaseModel):
         if self.placement is None or self.homogeneous is None:
             return None
         return 1 - self.placement.cost_per_million_tokens / self.homogeneous.cost_per_million_tokens
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def instances_to_rent(self) -> dict[str, int]:
+        """Cloud instances per instance type for the chosen plan (pools listed as instances only)."""
+        if self.placement is None:
+            return {}
+        used: dict[str, int] = {}
+        for stage in self.placement.stages:
+            used[stage.pool] = used.get(stage.pool, 0) + stage.gpus * self.placement.replicas
+        return {pool.instance.name: pool.instances_for(used[pool.name]) for pool in self.pools
+                if pool.instance is not None and pool.name in used}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def meets_cost_target(self) -> bool | None:
+        """Whether the plan's $/1M tokens is within max_cost_per_million_token (None: no plan or no target)."""
+        target = self.settings.max_cost_per_million_token
+        if self.placement is None or target == float("inf"):
+            return None
+        return self.placement.cost_per_million_tokens <= target
 
     @property
     def gpus_per_node(self) -> dict[str, int]:

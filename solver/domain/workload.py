@@ -61,6 +61,7 @@ class Settings(BaseModel):
     max_replicas: int = Field(default=8, ge=1)
     fixed_tp: dict[str, int] = Field(default_factory=dict, description="GPU type -> the only TP degree it may use")
     enforce_cost_target: bool = Field(default=False, description="max_cost_per_million_token as a hard limit")
+    threads: int | None = Field(default=None, ge=1, description="solver threads (default: the solver's choice)")
 
     def tp_degrees_for(self, gpu_type: str) -> list[int]:
         """TP degrees a pool of `gpu_type` may use: its fixed degree (--tp-config) or every allowed one."""

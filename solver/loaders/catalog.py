@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from solver.domain.errors import ConfigError
-from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
+from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec, InstanceType
 from solver.loaders.resources import bundled_dir
 from solver.loaders.tables import read_table
 
@@ -69,11 +69,28 @@ def load_catalog(directory: Path | None = None, calibrated: bool = True) -> Cata
         key = aliases.get(row.get("gpu_type", "").upper())
         if key:
             price = _number(directory / "prices.csv", row_no, "dollar_per_hour", row.get("dollar_per_hour", ""))
-            prices.setdefault(key, {})[row.get("provider", "")] = price
+            prices.setdefault(key, {})[row.get("provider", "").lower()] = price
     calibration = directory / "calibration.csv"
     if calibrated and calibration.is_file():
         specs = apply_calibration(specs, aliases, calibration)
-    return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory)
+    instances = load_instances(directory / "instances.csv", aliases) if (directory / "instances.csv").is_file() else {}
+    return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory, instances=instances)
+
+
+def load_instances(path: Path, aliases: dict[str, str]) -> dict[str, InstanceType]:
+    """instances.csv: cloud instances by upper-case name, their GPU type resolved through the catalog's aliases."""
+    instances = {}
+    for row_no, row in _rows(path):
+        gpu = aliases.get(row.get("gpu_type", "").upper())
+        if gpu is None:
+            raise ConfigError(path, f"unknown GPU type '{row.get('gpu_type')}'.", "use a gpu_type of gpus.csv.",
+                              row=row_no, field="gpu_type")
+        instance = InstanceType(provider=row["provider"].lower(), name=row["instance_name"], gpu_type=gpu,
+                                gpus=int(_number(path, row_no, "gpus", row["gpus"])),
+                                memory_gb=_number(path, row_no, "memory_gb", row["memory_gb"]),
+                                dollar_per_hour=_number(path, row_no, "dollar_per_hour", row["dollar_per_hour"]))
+        instances[instance.name.upper()] = instance
+    return instances
 
 
 def apply_calibration(specs: dict[str, GpuSpec], aliases: dict[str, str], path: Path) -> dict[str, GpuSpec]:

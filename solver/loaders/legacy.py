@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from solver.domain.errors import ConfigError
 from solver.domain.model import ModelArch
+from solver.domain.solution import PROVEN_GAP
 from solver.perf import architecture as arch
 
 # The older solver's OPTIMIZATION_PRIORITY_MAP: optimization_priority -> cost_throughput_weight.
 PRIORITY_WEIGHT = {"throughput_first": 0.1, "balanced": 0.5, "cost_first": 0.9}
-PROVEN_GAP = 1e-4  # what "optimal" means here
 LAYER_WEIGHT_TOLERANCE = 0.2
 IGNORED = {
     "real_world_efficiency": "the fork's one throughput factor for every GPU; here each GPU type has calibrated "

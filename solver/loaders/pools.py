@@ -14,39 +14,80 @@ from solver.domain.workload import Settings
 from solver.loaders.tables import read_table
 
 
-def load_pools(path: Path, catalog: Catalog, provider: str) -> list[Pool]:
-    """Read gpu_pool.csv; memory and price fall back to the catalog."""
-    header, table = read_table(path, "create it with header 'gpu_type,count,memory_gb,dollar_per_hour' and one row "
-                                     "per pool.")
-    missing = {"gpu_type", "count"} - set(header)
+def load_pools(path: Path, catalog: Catalog, provider: str) -> tuple[list[Pool], list[str]]:
+    """Read gpu_pool.csv, rows of GPUs (`gpu_type,count[,memory_gb][,dollar_per_hour]`) or of cloud instances
+    (`instance_name,count`, the fork's layout); memory and prices fall back to the catalog. Also returns notes on
+    prices taken from elsewhere than the chosen provider."""
+    header, table = read_table(path, "create it with header 'gpu_type,count,memory_gb,dollar_per_hour' (or "
+                                     "'instance_name,count') and one row per pool.")
+    kind = "instance_name" if "instance_name" in header else "gpu_type"
+    missing = {kind, "count"} - set(header)
     if missing:
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {header}).",
-                          "use the header 'gpu_type,count[,memory_gb][,dollar_per_hour]'.", row=1)
+                          "use the header 'gpu_type,count[,memory_gb][,dollar_per_hour]' or 'instance_name,count'.",
+                          row=1)
     pools: list[Pool] = []
-    seen: dict[str, int] = {}
+    fallbacks: list[str] = []
+    catalog_priced = kind == "gpu_type" and "dollar_per_hour" not in header
     for row_no, row in table:
-        gpu = row["gpu_type"]
-        key = catalog.canonical(gpu)
-        if key is None:
-            raise ConfigError(path, f"unknown GPU type '{gpu}'.",
-                              f"use one of {catalog.known_types()}, or add the type to "
-                              f"{catalog.directory / 'gpus.csv'}.", row=row_no, field="gpu_type")
-        spec = catalog.specs[key]
-        count = _number(path, row_no, "count", row["count"], integer=True)
-        memory = _number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=spec.memory_gb, positive=True)
-        price = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
-                        default=catalog.price(key, provider))
-        if price is None:
-            raise ConfigError(path, f"no price for '{gpu}' in the catalog (provider '{provider}').",
-                              "add a dollar_per_hour column value for this row, or a price to gpu_pools/prices.csv.",
-                              row=row_no, field="dollar_per_hour")
-        seen[key] = seen.get(key, 0) + 1
-        name = key if seen[key] == 1 else f"{key}#{seen[key]}"
-        pools.append(Pool(name=name, gpu_type=key, count=int(count), memory_gb=memory, dollar_per_hour=price,
-                          spec=spec))
+        count = int(_number(path, row_no, "count", row["count"], integer=True) or 0)
+        if kind == "instance_name":
+            pool = _instance_pool(path, row_no, row, count, catalog)
+        else:
+            pool, fell_back = _gpu_pool(path, row_no, row, count, catalog, provider)
+            if fell_back:
+                fallbacks.append(pool.gpu_type)
+        same = sum(p.name.split("#")[0] == pool.name for p in pools)
+        pools.append(pool.model_copy(update={"name": f"{pool.name}#{same + 1}"}) if same else pool)
     if not pools:
         raise ConfigError(path, "no GPU pools are listed.", "add at least one row 'gpu_type,count'.")
-    return pools
+    notes = [f"{path}: no {provider} price for {', '.join(sorted(set(fallbacks)))} in the catalog; the lowest listed "
+             "price of each is used (give a dollar_per_hour column to set it)."] if fallbacks else []
+    if catalog_priced and provider == "lowest":
+        notes.append(f"{path} gives no dollar_per_hour: each GPU type is priced at its lowest catalog price (the older "
+                     "solver priced them at AWS's: pass --cloud-provider AWS for that).")
+    return pools, notes
+
+
+def _gpu_pool(path: Path, row_no: int, row: dict[str, str], count: int, catalog: Catalog, provider: str
+              ) -> tuple[Pool, bool]:
+    gpu = row["gpu_type"]
+    key = catalog.canonical(gpu)
+    if key is None:
+        raise ConfigError(path, f"unknown GPU type '{gpu}'.",
+                          f"use one of {catalog.known_types()}, or add the type to {catalog.directory / 'gpus.csv'}.",
+                          row=row_no, field="gpu_type")
+    spec = catalog.specs[key]
+    memory = _number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=spec.memory_gb, positive=True)
+    listed = catalog.price(key, provider)
+    fell_back = listed is None and provider != "lowest" and not row.get("dollar_per_hour")
+    price = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
+                    default=catalog.price(key, "lowest") if fell_back else listed)
+    if price is None:
+        raise ConfigError(path, f"no price for '{gpu}' in the catalog (provider '{provider}').",
+                          "add a dollar_per_hour column value for this row, or a price to gpu_pools/prices.csv.",
+                          row=row_no, field="dollar_per_hour")
+    return Pool(name=key, gpu_type=key, count=count, memory_gb=memory, dollar_per_hour=price, spec=spec), fell_back
+
+
+def _instance_pool(path: Path, row_no: int, row: dict[str, str], count: int, catalog: Catalog) -> Pool:
+    """`count` instances of a catalog instance type: count x GPUs, TP groups inside one instance, price per GPU the
+    instance's price (or the row's dollar_per_hour, per instance-hour) over its GPUs."""
+    instance = catalog.instance(row["instance_name"])
+    if instance is None:
+        known = ", ".join(sorted(i.name for i in catalog.instances.values()))
+        raise ConfigError(path, f"unknown instance '{row['instance_name']}'.",
+                          f"use one of {known}, or add it to {catalog.directory / 'instances.csv'}.", row=row_no,
+                          field="instance_name")
+    per_instance = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
+                           default=instance.dollar_per_hour)
+    spec = catalog.specs[instance.gpu_type]
+    return Pool(name=instance.name, gpu_type=instance.gpu_type, count=count * instance.gpus,
+                memory_gb=_number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=instance.memory_gb,
+                                  positive=True),
+                dollar_per_hour=(per_instance or 0.0) / instance.gpus,
+                spec=spec.model_copy(update={"gpus_per_node": min(instance.gpus, spec.gpus_per_node)}),
+                instance=instance)
 
 
 def _number(path: Path, row: int, name: str, text: str, *, integer: bool = False, default: float | None = None,
@@ -72,7 +113,8 @@ def read_bandwidth_matrix(path: Path, total_gpus: int) -> np.ndarray:
     if (len(table), len(header) - 1) != (total_gpus, total_gpus):
         raise ConfigError(path, f"the matrix is {len(table)}x{len(header) - 1} but gpu_pool.csv lists "
                           f"{total_gpus} GPUs.", f"give a {total_gpus}x{total_gpus} matrix with header "
-                          "',gpu_0,gpu_1,...' in pool order, or delete the file to use default bandwidths.")
+                          "',gpu_0,gpu_1,...' in pool order, delete the file to use default bandwidths, or pass "
+                          "--generate-network INTRA INTER (GB/s within / between GPU types) as the older scripts did.")
     values = np.empty((total_gpus, total_gpus))
     for r, (row_no, row) in enumerate(table):
         for c, column in enumerate(header[1:]):
@@ -114,6 +156,12 @@ def _default_pair_bandwidth(pool_i: Pool, pool_j: Pool, same: bool, settings: Se
     counts = {fast: inside, inter: pairs - inside}
     (low, low_count), (high, high_count) = sorted(counts.items()) if fast != inter else [(fast, pairs), (fast, 0)]
     return _two_value_quantile(low, low_count, high, high_count, q)
+
+
+def generated_bandwidths(pools: list[Pool], intra_gbps: float, inter_gbps: float) -> np.ndarray:
+    """The older solver's --generate-network INTRA INTER: GPUs of one type talk at INTRA GB/s, of two types at
+    INTER GB/s (instead of a measured matrix)."""
+    return np.array([[intra_gbps if a.gpu_type == b.gpu_type else inter_gbps for b in pools] for a in pools])
 
 
 def pool_bandwidths(pools: list[Pool], settings: Settings, matrix: np.ndarray | None) -> np.ndarray:

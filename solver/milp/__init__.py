@@ -10,24 +10,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from solver.domain.choices import BACKENDS
+from solver.milp.result import RebuildingSession
 
 if TYPE_CHECKING:
     from solver.milp.linear import LinearModel
     from solver.milp.result import Session
 
 
-def open_session(backend: str, model: LinearModel) -> Session:
-    """A solver session on `model` that re-reads its bounds and coefficients at every solve."""
+def open_session(backend: str, model: LinearModel, threads: int | None = None) -> Session:
+    """A solver session on `model` that re-reads its bounds and coefficients at every solve; `threads` caps the
+    solver's threads (None: its own choice)."""
     if backend == "highs":
         from solver.milp.highs import HighsSession
 
-        return HighsSession(model)
+        return HighsSession(model, threads)
     if backend == "ortools":
-        from solver.milp.ortools import OrToolsSession
+        from solver.milp import ortools
 
-        return OrToolsSession(model)
+        return RebuildingSession(ortools.solve, model, threads)
     if backend == "pulp":
-        from solver.milp.pulp import PulpSession
+        from solver.milp import pulp
 
-        return PulpSession(model)
+        return RebuildingSession(pulp.solve, model, threads)
     raise ValueError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import highspy
 import numpy as np
 
+from solver.domain.errors import UserError
 from solver.milp.linear import LinearModel
 from solver.milp.result import BackendResult, SolveStatus
 
@@ -41,11 +42,14 @@ def _finite(values: np.ndarray) -> np.ndarray:
 class HighsSession:
     """A Highs instance holding `model`; `solve` syncs what changed in the model, then runs."""
 
-    def __init__(self, model: LinearModel):
+    def __init__(self, model: LinearModel, threads: int | None = None):
         self.model = model
         with _quiet_stdout():
             self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
+        if threads:  # HiGHS keeps one thread pool per process: rebuild it at this size
+            highspy.Highs.resetGlobalScheduler(True)
+            self.h.setOptionValue("threads", int(threads))
         for name, value in SMALL_MILP_OPTIONS.items():
             self.h.setOptionValue(name, value)
         lp = highspy.HighsLp()
@@ -84,7 +88,9 @@ class HighsSession:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         self.first.clear()
         start = time.perf_counter()
-        h.run()
+        if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+            raise UserError("HiGHS refused to solve (its log says why when run with -v). Fix: rerun with -v, or "
+                            "with --backend ortools.")
         seconds = time.perf_counter() - start
         status = h.getModelStatus()
         info = h.getInfo()

@@ -12,18 +12,8 @@ from solver.milp.linear import LinearModel
 from solver.milp.result import BackendResult, SolveStatus
 
 
-class OrToolsSession:
-    """Rebuilds the solver's model from the LinearModel at every solve (a reference backend: the methods' hot
-    path runs on HiGHS)."""
-
-    def __init__(self, model: LinearModel):
-        self.model = model
-
-    def solve(self, time_limit: float, mip_gap: float, verbose: bool = False) -> BackendResult:
-        return _solve(self.model, time_limit, mip_gap, verbose)
-
-
-def _solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool) -> BackendResult:
+def solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool, threads: int | None
+           ) -> BackendResult:
     solver = pywraplp.Solver.CreateSolver("SCIP")
     inf = solver.infinity()
     clip = (lambda v: max(min(v, inf), -inf) if math.isfinite(v) else (inf if v > 0 else -inf))
@@ -41,6 +31,8 @@ def _solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool)
     if verbose:
         solver.EnableOutput()
     solver.SetTimeLimit(int(max(time_limit, 0.01) * 1000))
+    if threads:
+        solver.SetNumThreads(int(threads))
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, float(mip_gap))
     start = time.perf_counter()

@@ -12,18 +12,8 @@ from solver.milp.linear import LinearModel
 from solver.milp.result import BackendResult, SolveStatus
 
 
-class PulpSession:
-    """Rebuilds the solver's model from the LinearModel at every solve (a reference backend: the methods' hot
-    path runs on HiGHS)."""
-
-    def __init__(self, model: LinearModel):
-        self.model = model
-
-    def solve(self, time_limit: float, mip_gap: float, verbose: bool = False) -> BackendResult:
-        return _solve(self.model, time_limit, mip_gap, verbose)
-
-
-def _solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool) -> BackendResult:
+def solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool, threads: int | None
+           ) -> BackendResult:
     problem = pulp.LpProblem("placement", pulp.LpMinimize)
     finite = (lambda v: v if math.isfinite(v) else None)
     xs = [pulp.LpVariable(f"x{j}", finite(lo), finite(hi), pulp.LpInteger if integer else pulp.LpContinuous)
@@ -41,7 +31,7 @@ def _solve(model: LinearModel, time_limit: float, mip_gap: float, verbose: bool)
                 problem += expr <= float(hi), f"r{r}u"
             if math.isfinite(lo):
                 problem += expr >= float(lo), f"r{r}l"
-    cbc = pulp.PULP_CBC_CMD(msg=verbose, timeLimit=max(time_limit, 1), gapRel=mip_gap)
+    cbc = pulp.PULP_CBC_CMD(msg=verbose, timeLimit=max(time_limit, 1), gapRel=mip_gap, threads=threads)
     start = time.perf_counter()
     problem.solve(cbc)
     seconds = time.perf_counter() - start

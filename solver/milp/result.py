@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from solver.milp.linear import LinearModel
 
 
 class SolveStatus(str, enum.Enum):
@@ -46,3 +50,14 @@ class Session(Protocol):
     """A solver bound to one LinearModel; `solve` reads the model's current bounds and coefficients."""
 
     def solve(self, time_limit: float, mip_gap: float, verbose: bool = False) -> BackendResult: ...
+
+
+class RebuildingSession:
+    """A session for the reference backends (OR-Tools, PuLP): they rebuild the solver's model from the
+    LinearModel at every solve; the methods' hot path runs on HiGHS."""
+
+    def __init__(self, solve: Callable[..., BackendResult], model: LinearModel, threads: int | None = None):
+        self._solve, self.model, self.threads = solve, model, threads
+
+    def solve(self, time_limit: float, mip_gap: float, verbose: bool = False) -> BackendResult:
+        return self._solve(self.model, time_limit, mip_gap, verbose, self.threads)

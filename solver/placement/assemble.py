@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.domain.placement import Placement, Stage
+from solver.domain.placement import Placement, Stage, hourly_cost
 from solver.domain.scenario import Scenario
 from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
@@ -27,7 +27,7 @@ def placement_from_stages(scenario: Scenario, stages: list[StageTuple], batch: i
                                 "memory_gb_per_gpu": float(mem)})
            for s, (_, _, g, _), thr, mem in zip(layout, stages, est.stage_tokens_per_s, est.memory_gb_per_gpu)]
     return Placement(stages=out, batch_size=batch, tokens_per_s=est.tokens_per_s,
-                     dollar_per_hour=sum(s.dollar_per_hour for s in out), ttft_ms=est.ttft_ms, tpot_ms=est.tpot_ms,
+                     dollar_per_hour=hourly_cost(out, deployment.pools), ttft_ms=est.ttft_ms, tpot_ms=est.tpot_ms,
                      bound=est.bound, link_tokens_per_s=est.link_tokens_per_s,
                      link_bandwidth_gbps=deployment.link_bandwidth_gbps)
 

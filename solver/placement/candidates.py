@@ -63,9 +63,10 @@ class ArcSet(StageRoles):
 
 
 def tp_options(scenario: Scenario) -> list[tuple[int, int]]:
-    """(pool index, tp) pairs: TP groups must fit inside one node and within the pool's count."""
+    """(pool index, tp) pairs: TP groups must fit inside one node (one instance, whose size they divide) and within
+    the pool's count."""
     return [(i, t) for i, pool in enumerate(scenario.pools) for t in scenario.settings.tp_degrees_for(pool.gpu_type)
-            if 1 <= t <= pool.max_tp]
+            if 1 <= t <= pool.max_tp and (pool.instance is None or pool.instance.gpus % t == 0)]
 
 
 def stage_kinds(num_layers: int, min_layers: int, sizes: list[int] | None) -> tuple[np.ndarray, np.ndarray]:

@@ -86,10 +86,27 @@ def add_stage_order(b: Builder, scenario: Scenario, groups: StageGroups, y: np.n
     return w
 
 
-def add_budget(b: Builder, groups: StageGroups, y: np.ndarray, max_hourly_cost: float) -> None:
-    """Sum of $/h of the chosen stages <= max_hourly_cost (the methods' own budgets are checked on the frontier)."""
+def add_instances(b: Builder, scenario: Scenario, groups: StageGroups, y: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Pools listed as cloud instances are rented whole: m_g instances of G_g GPUs hold the pool's TP groups,
+    sum_k t_k y_k <= G_g m_g (t_k divides G_g, so the groups pack into the instances), and m_g x the instance's
+    $/h replaces the per-GPU cost of those stages. Returns the m columns and their $/h."""
     first = len(b.row_lo)
-    b.add_row("budget", y, groups.cost, hi=max_hourly_cost)
+    rented = [(g, pool.name, pool.count, pool.instance) for g, pool in enumerate(scenario.pools) if pool.instance]
+    m = b.add_vars([f"m[{name}]" for _, name, _, _ in rented], 0.0,
+                   np.array([-(-count // instance.gpus) for _, _, count, instance in rented], dtype=float), True)
+    for (g, name, _, instance), m_g in zip(rented, m):
+        on = groups.pool == g
+        b.add_row(f"instances[{name}]", np.r_[y[on], m_g], np.r_[groups.tp[on], -instance.gpus], hi=0.0)
+    b.family("instances", first)
+    return m, np.array([instance.dollar_per_hour for _, _, _, instance in rented], dtype=float)
+
+
+def add_budget(b: Builder, columns: np.ndarray, hourly: np.ndarray, max_hourly_cost: float) -> None:
+    """The objective's $/h (stages on per-GPU pools plus rented instances) <= max_hourly_cost; the methods' own
+    budgets are checked on the frontier."""
+    first = len(b.row_lo)
+    b.add_row("budget", columns, hourly, hi=max_hourly_cost)
     b.family("budget", first)
 
 

@@ -21,6 +21,7 @@ from solver.placement.constraints import (
     add_budget,
     add_cover,
     add_gpu_supply,
+    add_instances,
     add_latency_slos,
     add_pipeline_depth,
     add_stage_limit,
@@ -151,12 +152,15 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
         d, windows = add_pipeline_depth(b, y, arcs.depth_fits.shape[0]), at_depth
     add_gpu_supply(b, scenario, groups, y)
     w = add_stage_order(b, scenario, groups, y, S) if links_can_matter(scenario, arcs) else None
-    add_budget(b, groups, y, s.max_hourly_cost)
+    m, instance_cost = add_instances(b, scenario, groups, y)
+    rented = np.array([scenario.pools[g].instance is not None for g in groups.pool], dtype=bool)
+    stage_cost = np.where(rented, 0.0, groups.cost)
+    add_budget(b, np.r_[y, m], np.r_[stage_cost, instance_cost], s.max_hourly_cost)
     add_latency_slos(b, scenario, arcs, groups, y, z, w)
     if s.vllm_deployable:
         add_uniform_tp(b, groups, y, S)
     lp = b.build()
-    lp.c[y] = groups.cost
+    lp.c[y], lp.c[m] = stage_cost, instance_cost
     return PlacementModel(lp=lp, arcs=arcs, groups=groups, y=y, z=z, hi_entries=_data_positions(lp.A, hi_rows, y),
                           lo_entries=_data_positions(lp.A, lo_rows, y), w=w, y_ub=y_ub,
                           allowed=np.ones(len(groups), dtype=bool), d=d, windows=windows)

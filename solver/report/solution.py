@@ -6,7 +6,7 @@ import math
 
 from solver import __version__
 from solver.domain.scenario import Scenario
-from solver.domain.solution import BatchSummary, Solution
+from solver.domain.solution import PROVEN_GAP, BatchSummary, Solution
 from solver.perf.base import PerformanceModel
 from solver.search.outcome import BatchResult, Outcome
 
@@ -15,7 +15,12 @@ def to_solution(outcome: Outcome, scenario: Scenario, perf: PerformanceModel) ->
     """The Solution of `outcome`: the placements with the model, workload, settings, pools (catalog factors in
     effect) and performance model they were predicted with."""
     p = outcome.placement
-    status = "time_limit" if outcome.time_limited else ("optimal" if p else "infeasible")
+    if outcome.time_limited:
+        status = "time_limit"
+    elif p is None:
+        status = "infeasible"
+    else:
+        status = "optimal" if outcome.gap <= PROVEN_GAP else "feasible"
     batches = [_batch_summary(b) for b in outcome.batches]
     return Solution(
         tool_version=__version__, config_dir=str(scenario.source) if scenario.source else None,

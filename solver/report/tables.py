@@ -62,6 +62,12 @@ def render(solution: Solution, console: Console) -> None:
         lines.append(("Best single-type plan", f"{h.total_gpus}x {'/'.join(h.gpu_types)}: "
                       f"{fmt_money(h.cost_per_million_tokens, ' per 1M tokens')}; "
                       f"saving {solution.saving_vs_homogeneous:.1%}"))
+    target = solution.settings.max_cost_per_million_token
+    if solution.meets_cost_target is not None:
+        verdict = "met" if solution.meets_cost_target else f"missed by {p.cost_per_million_tokens / target - 1:.0%}"
+        lines.append(("Cost target", f"{fmt_money(target, ' per 1M tokens')} (max_cost_per_million_token): {verdict}"))
+    if solution.instances_to_rent:
+        lines.append(("Instances to rent", ", ".join(f"{n}x {name}" for name, n in solution.instances_to_rent.items())))
     if solution.settings.headroom:
         lines.append(("Headroom", f"stage throughputs derated by {solution.settings.headroom:.0%}"))
     if solution.status == "time_limit":

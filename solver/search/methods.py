@@ -17,8 +17,19 @@ from solver.search.objectives import best_first, method_objective, ratio_cap, th
 
 
 def enumeration(frontier: Frontier, scenario: Scenario) -> Found | None:
-    """The older solver's method: max tok/s at competitive budget points, keep the best $/token."""
-    cap = ratio_cap(scenario)
+    """The older solver's method: max tok/s at competitive budget points, keep the best $/token. As there, the
+    budgets are focused on plans that meet max_cost_per_million_token (its competitive target); when no plan
+    does, every plan is searched."""
+    competitive, anything = ratio_cap(scenario, competitive=True), ratio_cap(scenario)
+    found = enumerate_budgets(frontier, scenario, competitive)
+    if found is None and anything > competitive:
+        found = enumerate_budgets(frontier, scenario, anything)
+    return found
+
+
+def enumerate_budgets(frontier: Frontier, scenario: Scenario, cap: float) -> Found | None:
+    """Best $/token among the weighted plan, the cheapest plan and the max-throughput plans at budgets around the
+    weighted plan's $/h, over plans with $/h per tok/s <= cap."""
     ballpark = best_first(frontier, weighted_objective(scenario), ratio_cap=cap)
     cheapest = best_first(frontier, lambda c, t: c, ratio_cap=cap)
     if ballpark is None or cheapest is None:

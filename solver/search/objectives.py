@@ -70,12 +70,13 @@ def throughput_objective(cost: float, throughput: float) -> float:
     return -throughput + TOL * cost
 
 
-def ratio_cap(scenario: Scenario) -> float:
-    """$/h per tok/s allowed by max_total_cost and, when enforce_cost_target is set, max_cost_per_million_token
-    (both ratio limits; by default the latter is a reported target, as in the older solver)."""
+def ratio_cap(scenario: Scenario, competitive: bool = False) -> float:
+    """$/h per tok/s allowed by max_total_cost and, when enforce_cost_target is set (or for the enumeration's
+    competitive budgets), max_cost_per_million_token; by default the latter is a reported target, as in the older
+    solver."""
     s, w = scenario.settings, scenario.workload
     cap = s.max_total_cost * 3600 / w.total_tokens_to_process
-    if s.enforce_cost_target:
+    if s.enforce_cost_target or competitive:
         cap = min(cap, s.max_cost_per_million_token * 3600 / 1e6)
     return cap
 

@@ -15,8 +15,9 @@ class Runner:
     """Calls the backend under one overall deadline and keeps the solve statistics. Each model keeps its own
     session, so HiGHS receives only the bounds and coefficients that changed since its last solve."""
 
-    def __init__(self, backend: str, time_limit: float, mip_gap: float, verbose: bool = False):
-        self.backend = backend
+    def __init__(self, backend: str, time_limit: float, mip_gap: float, verbose: bool = False,
+                 threads: int | None = None):
+        self.backend, self.threads = backend, threads
         self.started = time.perf_counter()
         self.deadline = self.started + time_limit
         self.mip_gap, self.verbose = mip_gap, verbose
@@ -30,7 +31,7 @@ class Runner:
         before = time.perf_counter() - self.started
         session = self.sessions.get(pm.lp)
         if session is None:
-            session = self.sessions[pm.lp] = open_session(self.backend, pm.lp)
+            session = self.sessions[pm.lp] = open_session(self.backend, pm.lp, self.threads)
         result = session.solve(time_limit=max(self.remaining(), 0.05), mip_gap=self.mip_gap, verbose=self.verbose)
         self.solves += 1
         if result.has_solution and self.first_incumbent_s is None:

@@ -62,7 +62,7 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
     (r = 1..max_replicas). Every objective scales linearly with r (totals are r x a pipeline's $/h and tok/s;
     $/token does not change), so each r is searched only for plans that beat the best total so far."""
     s = scenario.settings
-    run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose)
+    run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose, s.threads)
     objective = method_objective(method, scenario)
     total = (lambda f, r: objective(r * f.cost, r * f.throughput))
     linear = objective is not ratio_objective  # weighted/throughput scale with r; $/token does not

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from solver.domain.placement import Placement
+from solver.domain.placement import Placement, hourly_cost
 from solver.domain.scenario import Scenario
 from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
@@ -61,7 +61,7 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
             problems.append(f"stage {i} needs {mem:.2f} GB per GPU for the KV cache of "
                             f"{placement.requests_in_flight} requests in flight, only {usable:.2f} GB usable")
     problems += below_segment_floor(scenario, placement, perf)
-    cost = sum(st.tp * pools[st.pool][1].dollar_per_hour for st in stages)
+    cost = hourly_cost(stages, {name: pool for name, (_, pool) in pools.items()})
     if not math.isclose(cost, placement.dollar_per_hour, rel_tol=REL):
         problems.append(f"reported ${placement.dollar_per_hour:.4f}/h but the GPUs cost ${cost:.4f}/h")
     if not math.isclose(est.tokens_per_s, placement.tokens_per_s, rel_tol=REL):
