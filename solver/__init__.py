@@ -5,10 +5,24 @@ Data flows domain -> loaders -> perf -> placement (MILP) -> search -> report; do
 `import solver` stays instant.
 """
 
+import sys
 from typing import Any
 
 __version__ = "0.2.0"
 __all__ = ["__version__", "load_scenario", "solve"]
+INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
+
+
+def run_cli() -> None:
+    """The `tokenop-solve` entry point: Ctrl-C at any moment, even while the CLI is still being imported, exits 130
+    with one line and never a traceback."""
+    try:
+        from solver.cli import main
+
+        main()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted (Ctrl-C) before the run finished: nothing was written.\n")
+        sys.exit(INTERRUPTED)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """`python -m solver` is the same as `tokenop-solve`."""
 
-from solver.cli import main
-
 if __name__ == "__main__":
-    main()
+    from solver import run_cli
+
+    run_cli()

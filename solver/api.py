@@ -87,7 +87,7 @@ def solve(scenario: Scenario, method: str | None = None, backend: str = "highs",
         return solution
 
     solution = run(scenario)
-    if solution.placement is not None or not batch_fallback:
+    if solution.placement is not None or not batch_fallback or solution.status == "time_limit":
         return solution
     asked = min(scenario.workload.batch_sizes)
     for batch in smaller_powers_of_two(asked):
@@ -112,8 +112,9 @@ def smaller_powers_of_two(batch: int) -> list[int]:
     return sizes[::-1]
 
 
-def why_infeasible(scenario: Scenario, perf_model: str = DEFAULT_PERF_MODEL) -> str:
-    """One paragraph naming the binding constraint of an infeasible scenario and what to relax."""
+def why_infeasible(scenario: Scenario, perf_model: str = DEFAULT_PERF_MODEL, time_limit: float | None = None) -> str:
+    """One paragraph naming the binding constraint of an infeasible scenario and what to relax, within
+    `time_limit` seconds (default: the scenario's time_limit_seconds)."""
     from solver.search.diagnose import explain_infeasible
 
-    return explain_infeasible(scenario, get_model(perf_model))
+    return explain_infeasible(scenario, get_model(perf_model), time_limit or scenario.settings.time_limit_seconds)

@@ -29,7 +29,7 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
     m, w, s = scenario.model, scenario.workload, scenario.settings
     L = m.num_layers
     options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees_for(pool.gpu_type)
-               if t <= min(pool.count, pool.spec.gpus_per_node)]
+               if t <= min(pool.count, pool.spec.gpus_per_node) and m.num_heads % t == 0]
     def profile(g: int, t: int, requests: int):
         return perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, requests, s)
 

@@ -7,10 +7,13 @@ solvers) is imported when that command runs, so `--help` answers at once. Nothin
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from solver.cli.options import finite
 from solver.domain.choices import BACKENDS, DEFAULT_PERF_MODEL, METHODS
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
@@ -24,7 +27,21 @@ SUBCOMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported only when invoked."""
+    """A group whose subcommands are imported only when invoked, and whose Ctrl-C exits 130 (click's own
+    standalone mode prints "Aborted!" and exits 1)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            raise KeyboardInterrupt from None
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(code, int):
+            sys.exit(code)
+        return code
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
@@ -57,7 +74,7 @@ def legacy_switch(name: str):  # noqa: ANN201 (a click decorator)
               help="Solve method (default from optimization_priority: cost_first -> exact).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="highs", show_default=True)
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True, max=10**7), default=None, callback=finite,
               help="Seconds for the whole solve (default: time_limit_seconds of config.csv).")
 @click.option("--optimality-gap", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Accept plans within this relative gap (default: proven optimal, 1e-4).")

@@ -18,6 +18,7 @@ from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError
 from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
+from solver.milp.stop import stop_on_sigint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +33,8 @@ def user_errors(func: F) -> F:
             Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            Console(stderr=True).print("interrupted; finished results were written atomically")
+            Console(stderr=True).print("interrupted (Ctrl-C): stopped before the run finished, so nothing was written "
+                                       "(results are written only as a whole, at the end).", highlight=False)
             sys.exit(130)
     return wrapper  # type: ignore[return-value]
 
@@ -116,7 +118,7 @@ def load_and_solve(console: Console, request: SolveRequest, vllm_deployable: boo
         fixed_tp=request.fixed_tp(), threads=request.threads_to_use(),
         enforce_cost_target=request.enforce_cost_target or None)
     method = request.method or ("weighted" if request.cost_weight is not None else None)
-    with console.status("solving ...") as status:
+    with console.status("solving ...") as status, stop_on_sigint():
         solution = solve(scenario, method, request.backend, request.perf_model, request.time_limit,
                          request.verbose, progress=status.update)
     for note in request.notes() + solution.warnings:

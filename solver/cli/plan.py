@@ -7,7 +7,6 @@ solved as well and both costs are reported; the files describe the deployable on
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -15,30 +14,28 @@ from rich.console import Console
 
 from solver.api import why_infeasible
 from solver.cli.common import SolveRequest, load_and_solve, user_errors
+from solver.cli.options import finite
 from solver.domain.choices import DEFAULT_PERF_MODEL, METHODS
 from solver.domain.errors import InfeasibleError, UserError
 from solver.domain.placement import Placement
 from solver.domain.solution import Solution
 from solver.loaders.solution import read_solution
-from solver.report.files import write_outputs
+from solver.report.files import solution_files
 from solver.report.tables import placement_table
-from solver.storage.atomic import write_json_atomic, write_text_atomic
+from solver.storage.resultset import ResultSet
 from solver.vllm.launch import LaunchPlan, launch_script, plan_of_solution
 
 
-def write_plan(output: Path, plan: LaunchPlan, placement: Placement, console: Console) -> None:
-    """launch.sh and plan.json into `output`, and the launch steps on the console."""
+def add_plan(results: ResultSet, plan: LaunchPlan, placement: Placement, console: Console) -> None:
+    """launch.sh and plan.json into the result set, and the launch steps on the console."""
     header = [f"tokenop-solve launch plan: {plan.model}, TP {plan.tp} x PP {plan.pp} on "
               + " + ".join(f"{n.gpus}x {n.gpu_type}" for n in plan.nodes),
               f"predicted {placement.tokens_per_s:,.0f} tok/s at ${placement.dollar_per_hour:,.2f}/h "
               f"(${placement.cost_per_million_tokens:.4f} per 1M tokens), {placement.requests_in_flight} requests "
               f"in flight",
               *plan.notes]
-    script = output / "launch.sh"
-    write_text_atomic(script, launch_script(plan, header))
-    os.chmod(script, 0o755)
-    write_json_atomic(output / "plan.json", plan.to_dict())
-    console.print(f"wrote {script} and {output / 'plan.json'}")
+    results.add("launch.sh", launch_script(plan, header), executable=True)
+    results.add("plan.json", json.dumps(plan.to_dict(), indent=2) + "\n")
     for line in plan.commands():
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     for note in plan.notes:
@@ -52,7 +49,7 @@ def deployable_solution(console: Console, config_dir: str, method: str | None, p
     request = SolveRequest(config_dir, method, perf_model=perf_model, time_limit=time_limit, batch_sizes=batch_sizes)
     scenario, solution = load_and_solve(console, request)
     if solution.placement is None:
-        raise InfeasibleError(why_infeasible(scenario, perf_model))
+        raise InfeasibleError(why_infeasible(scenario, perf_model, time_limit))
     chosen = plan_of_solution(solution, solution.placement, model)
     if chosen.deployable:
         return solution, chosen
@@ -79,7 +76,7 @@ def deployable_solution(console: Console, config_dir: str, method: str | None, p
 @click.option("--method", type=click.Choice(METHODS), default=None)
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
 @click.option("--batch-size", "batch_sizes", default=None, help="Batch size(s) to consider, e.g. 32 or 16,32,64.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True, max=10**7), default=None, callback=finite)
 @click.option("--json", "as_json", is_flag=True, help="Print plan.json to stdout.")
 @user_errors
 def plan(config_dir: str | None, solution_file: Path | None, output: Path, model: str | None, method: str | None,
@@ -89,6 +86,21 @@ def plan(config_dir: str | None, solution_file: Path | None, output: Path, model
     if (config_dir is None) == (solution_file is None):
         raise UserError("pass exactly one of --config-dir (solve, then plan) or --solution (plan a solution.json). "
                         "Fix: e.g. tokenop-solve plan --config-dir medium --output results/runs/plan.")
+    with ResultSet(output) as results:  # checked and locked before solving; written as one unit at the end
+        solution, chosen = planned(console, results, config_dir, solution_file, output, model, method, perf_model,
+                                   batch_sizes, time_limit)
+        assert solution.placement is not None
+        console.print(placement_table(solution.placement, "deployable placement"))
+        add_plan(results, chosen, solution.placement, console)
+    console.print(f"wrote {', '.join(results.files)} to {output}")
+    if as_json:
+        click.echo(json.dumps(chosen.to_dict(), indent=2))
+
+
+def planned(console: Console, results: ResultSet, config_dir: str | None, solution_file: Path | None, output: Path,
+            model: str | None, method: str | None, perf_model: str, batch_sizes: str | None,
+            time_limit: float | None) -> tuple[Solution, LaunchPlan]:
+    """The solution to plan (read, or solved with its files added to the result set) and its launch."""
     if solution_file is not None:
         solution = read_solution(solution_file)
         assert solution.placement is not None
@@ -97,13 +109,9 @@ def plan(config_dir: str | None, solution_file: Path | None, output: Path, model
             raise UserError(f"{solution_file}: {'; '.join(chosen.problems)}. Fix: tokenop-solve plan --config-dir "
                             f"{solution.config_dir or 'DIR'} --output {output} (it solves the deployable optimum "
                             "too).")
-    else:
-        solution, chosen = deployable_solution(console, config_dir or "", method, perf_model, time_limit,
-                                               batch_sizes, model)
-        for path in write_outputs(output, solution):
-            console.print(f"wrote {path}")
-    assert solution.placement is not None
-    console.print(placement_table(solution.placement, "deployable placement"))
-    write_plan(output, chosen, solution.placement, console)
-    if as_json:
-        click.echo(json.dumps(chosen.to_dict(), indent=2))
+        return solution, chosen
+    solution, chosen = deployable_solution(console, config_dir or "", method, perf_model, time_limit, batch_sizes,
+                                           model)
+    for name, text in solution_files(solution).items():
+        results.add(name, text)
+    return solution, chosen

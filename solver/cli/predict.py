@@ -40,6 +40,9 @@ def predict(model_name: str, gpu: str, tp: int, pp: int, batch_sizes: str, input
     model, workload, settings, _ = load_settings_and_model(directory / "config.csv")
     if precision:
         model = model.model_copy(update={"precision": precision})
+    if model.num_heads % tp:
+        raise UserError(f"--tp {tp} does not divide the model's {model.num_heads} attention heads, which vLLM "
+                        f"requires. Fix: use a TP degree that divides {model.num_heads}.")
     if pp > model.num_layers:
         raise UserError(f"--pp {pp} exceeds the model's {model.num_layers} layers. Fix: use --pp <= "
                         f"{model.num_layers}.")

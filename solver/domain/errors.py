@@ -33,3 +33,9 @@ class InfeasibleError(UserError):
     """No placement satisfies the constraints; the message says which constraint and what to relax."""
 
     exit_code = 3
+
+
+class NoPlanInTime(UserError):
+    """The time limit ran out before any plan was found (which is not a proof that none exists)."""
+
+    exit_code = 4

@@ -17,18 +17,19 @@ class ModelArch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "model"
     hf_name: str | None = None
-    num_layers: int = Field(gt=0)
-    d_model: int = Field(gt=0)
-    d_ff: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    num_heads: int = Field(gt=0)
-    num_kv_heads: int | None = Field(default=None, gt=0, description="default: num_heads (no GQA)")
-    head_dim: int | None = Field(default=None, gt=0, description="default: d_model / num_heads")
+    # Bounds well above any published model, checked before anything is sized by them.
+    num_layers: int = Field(gt=0, le=1024)
+    d_model: int = Field(gt=0, le=1_000_000)
+    d_ff: int = Field(gt=0, le=10_000_000)
+    vocab_size: int = Field(gt=0, le=100_000_000)
+    num_heads: int = Field(gt=0, le=16_384)
+    num_kv_heads: int | None = Field(default=None, gt=0, le=16_384, description="default: num_heads (no GQA)")
+    head_dim: int | None = Field(default=None, gt=0, le=65_536, description="default: d_model / num_heads")
     precision: Precision = "bf16"
     kv_cache_precision: Precision = "bf16"
     gated_mlp: bool = True
     tied_embeddings: bool = False
-    layer_weight_memory_gb: float | None = Field(default=None, gt=0)
+    layer_weight_memory_gb: float | None = Field(default=None, gt=0, le=100_000, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _defaults(self) -> ModelArch:
@@ -37,7 +38,8 @@ class ModelArch(BaseModel):
         if self.head_dim is None:
             self.head_dim = self.d_model // self.num_heads
         if self.num_heads % self.num_kv_heads:
-            raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+            raise ValueError(f"num_attention_heads ({self.num_heads}) must be a multiple of num_kv_heads "
+                             f"({self.num_kv_heads})")
         return self
 
     @property

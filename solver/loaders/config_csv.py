@@ -40,6 +40,10 @@ SPECIAL_KEYS = {"sequence_length", "min_batch_size", "max_batch_size", "batch_si
                 "enable_segment_quantization", "segment_quantization", "max_position_embeddings",
                 *legacy.IGNORED}
 LIST_FIELDS = {"tp_degrees", "segment_sizes", "budget_factors", "batch_sizes"}
+BOOL_KEYS = {"gated_mlp", "tied_embeddings", "enable_segment_quantization", "vllm_deployable", "enforce_cost_target"}
+# Keys read into several fields: they must be whole numbers (or, for bytes_per_element, a known width).
+WHOLE_KEYS = {"sequence_length", "min_batch_size", "max_batch_size", "max_position_embeddings"}
+BYTES_PER_ELEMENT = (0.5, 1, 2, 4)
 SECTIONS: dict[str, type[BaseModel]] = {"model": ModelArch, "workload": Workload, "settings": Settings}
 Value = int | float | str | bool | list[int] | list[float]
 
@@ -47,10 +51,17 @@ Value = int | float | str | bool | list[int] | list[float]
 def parse_value(key: str, raw: str) -> Value:
     """A config cell as the type its key expects: a '|'-separated list, a boolean, inf, a number or text."""
     text = raw.strip()
+    low = text.lower()
     if key in LIST_FIELDS:
         parts = [v for v in text.replace(";", "|").split("|") if v.strip()]
-        return [float(v) for v in parts] if key == "budget_factors" else [int(float(v)) for v in parts]
-    low = text.lower()
+        numbers = [float(v) for v in parts]
+        if not all(math.isfinite(v) for v in numbers):
+            raise ValueError(text)
+        return numbers if key == "budget_factors" else [int(v) for v in numbers]
+    if key in BOOL_KEYS:
+        if low not in {"true", "false", "yes", "no", "1", "0"}:
+            raise ValueError(text)
+        return low in {"true", "yes", "1"}
     if low in {"true", "false", "yes", "no"}:
         return low in {"true", "yes"}
     if low in {"inf", "infinity", "none", ""}:
@@ -58,8 +69,29 @@ def parse_value(key: str, raw: str) -> Value:
     try:
         number = float(text)
     except ValueError:
+        if key in WHOLE_KEYS or key == "bytes_per_element":
+            raise
         return text
+    if math.isnan(number):
+        raise ValueError(text)
+    if key in WHOLE_KEYS and (not number.is_integer() or not 1 <= number <= 10_000_000):
+        raise ValueError(text)
+    if key == "bytes_per_element" and number not in BYTES_PER_ELEMENT:
+        raise ValueError(text)
     return int(number) if number.is_integer() and abs(number) < 2**53 and "." not in text else number
+
+
+def expected(key: str) -> str:
+    """What a valid value of `key` looks like, for error messages."""
+    if key in LIST_FIELDS:
+        return "give positive numbers separated by '|' (e.g. 1|2|4|8)."
+    if key in BOOL_KEYS:
+        return "write true or false."
+    if key in WHOLE_KEYS:
+        return "give a whole number from 1 to 10,000,000."
+    if key == "bytes_per_element":
+        return "give 2 (bf16), 1 (fp8), 4 (fp32) or 0.5 (int4)."
+    return "give a number (or inf for no limit)."
 
 
 def powers_of_two_between(low: int, high: int) -> list[int]:
@@ -97,8 +129,12 @@ def read_config_csv(path: Path) -> tuple[dict[str, Value], dict[str, int], list[
         try:
             values[key] = parse_value(key, raw)
         except ValueError:
-            raise ConfigError(path, f"'{raw}' is not a valid value for '{key}'.",
-                              "give numbers separated by '|' (e.g. 1|2|4|8).", row=row_no, field=key) from None
+            raise ConfigError(path, f"'{raw}' is not a valid value for '{key}'.", expected(key), row=row_no,
+                              field=key) from None
+    low, high = values.get("min_batch_size"), values.get("max_batch_size")
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        raise ConfigError(path, f"min_batch_size {low} is larger than max_batch_size {high}.",
+                          "make min_batch_size <= max_batch_size.", row=rows["min_batch_size"], field="min_batch_size")
     return values, rows, warnings
 
 
@@ -135,9 +171,12 @@ def build_sections(values: dict[str, Value]) -> dict[str, dict[str, Value]]:
 
 def _validation_error(path: Path, exc: ValidationError, rows: dict[str, int], section: str) -> ConfigError:
     err = exc.errors()[0]
-    name = str(err["loc"][0]) if err["loc"] else ""
+    if not err["loc"]:  # a rule across fields: the message names them
+        message = err["msg"].removeprefix("Value error, ")
+        return ConfigError(path, f"{message}.", "change the rows the message names.")
+    name = str(err["loc"][0])
     key = next((k for k, (s, f) in KEY_MAP.items() if s == section and f == name and k in rows), name)
-    if name == "input_tokens" or name == "output_tokens":
+    if err["type"] == "missing" and name in ("input_tokens", "output_tokens"):
         fix = "add 'input_tokens' and 'output_tokens' (or the older 'sequence_length') rows"
     elif err["type"] == "missing":
         fix = f"add a row '{key},<value>'"

@@ -13,6 +13,8 @@ from solver.domain.hardware import Catalog, Pool
 from solver.domain.workload import Settings
 from solver.loaders.tables import read_table
 
+MAX_POOL_VALUE = 1_000_000  # GPUs in one pool, GB per GPU, $/h: far above any real pool, checked before sizing
+
 
 def load_pools(path: Path, catalog: Catalog, provider: str) -> tuple[list[Pool], list[str]]:
     """Read gpu_pool.csv, rows of GPUs (`gpu_type,count[,memory_gb][,dollar_per_hour]`) or of cloud instances
@@ -41,6 +43,9 @@ def load_pools(path: Path, catalog: Catalog, provider: str) -> tuple[list[Pool],
         pools.append(pool.model_copy(update={"name": f"{pool.name}#{same + 1}"}) if same else pool)
     if not pools:
         raise ConfigError(path, "no GPU pools are listed.", "add at least one row 'gpu_type,count'.")
+    if not any(p.count for p in pools):
+        raise ConfigError(path, "every pool has count 0: there are no GPUs to place the model on.",
+                          "give at least one pool a positive count.", field="count")
     notes = [f"{path}: no {provider} price for {', '.join(sorted(set(fallbacks)))} in the catalog; the lowest listed "
              "price of each is used (give a dollar_per_hour column to set it)."] if fallbacks else []
     if catalog_priced and provider == "lowest":
@@ -101,8 +106,10 @@ def _number(path: Path, row: int, name: str, text: str, *, integer: bool = False
     except ValueError:
         raise ConfigError(path, f"'{text}' is not a number.", f"write '{name}' as a number.", row=row,
                           field=name) from None
-    if not math.isfinite(value) or value < 0 or (positive and value == 0) or (integer and not value.is_integer()):
+    if (not math.isfinite(value) or value < 0 or (positive and value == 0) or (integer and not value.is_integer())
+            or value > MAX_POOL_VALUE):
         kind = "a non-negative whole number" if integer else ("a positive number" if positive else "non-negative")
+        kind += " up to 1,000,000"
         raise ConfigError(path, f"'{name}' is {text}.", f"make '{name}' {kind}.", row=row, field=name)
     return value
 

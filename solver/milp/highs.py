@@ -8,11 +8,13 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import highspy
 import numpy as np
 
 from solver.domain.errors import UserError
+from solver.milp import stop
 from solver.milp.linear import LinearModel
 from solver.milp.result import BackendResult, SolveStatus
 
@@ -38,6 +40,11 @@ def _quiet_stdout() -> Iterator[None]:
 
 def _finite(values: np.ndarray) -> np.ndarray:
     return np.clip(values, -highspy.kHighsInf, highspy.kHighsInf)
+
+
+def _interrupt_on_stop(event: Any) -> None:  # highspy.highs.HighsCallbackEvent
+    if stop.STOP.is_set():
+        event.interrupt()
 
 
 class HighsSession:
@@ -68,6 +75,7 @@ class HighsSession:
         self.sent = {"lb": model.lb.copy(), "ub": model.ub.copy(), "c": model.c.copy(), "data": model.A.data.copy()}
         self.first: list[float] = []
         self.h.cbMipImprovingSolution.subscribe(lambda _event: self.first.append(time.perf_counter()))
+        self.h.cbMipInterrupt.subscribe(_interrupt_on_stop)
 
     def _sync(self) -> None:
         m, sent = self.model, self.sent
@@ -88,11 +96,13 @@ class HighsSession:
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         self.first.clear()
+        h.clearSolver()
         start = time.perf_counter()
         if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
             raise UserError("HiGHS refused to solve (its log says why when run with -v). Fix: rerun with -v, or "
                             "with --backend ortools.")
         seconds = time.perf_counter() - start
+        stop.check()  # Ctrl-C interrupted HiGHS: stop here, from plain Python
         status = h.getModelStatus()
         info = h.getInfo()
         if status == highspy.HighsModelStatus.kInfeasible:

@@ -64,9 +64,10 @@ class ArcSet(StageRoles):
 
 def tp_options(scenario: Scenario) -> list[tuple[int, int]]:
     """(pool index, tp) pairs: TP groups must fit inside one node (one instance, whose size they divide) and within
-    the pool's count."""
+    the pool's count, and divide the attention heads (vLLM refuses other degrees)."""
+    heads = scenario.model.num_heads
     return [(i, t) for i, pool in enumerate(scenario.pools) for t in scenario.settings.tp_degrees_for(pool.gpu_type)
-            if 1 <= t <= pool.max_tp and (pool.instance is None or pool.instance.gpus % t == 0)]
+            if 1 <= t <= pool.max_tp and heads % t == 0 and (pool.instance is None or pool.instance.gpus % t == 0)]
 
 
 def stage_kinds(num_layers: int, min_layers: int, sizes: list[int] | None) -> tuple[np.ndarray, np.ndarray]:

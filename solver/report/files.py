@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from solver.domain.solution import Solution
-from solver.storage.atomic import write_csv_atomic, write_text_atomic
 
 
 def summary_frame(solution: Solution) -> pd.DataFrame:
@@ -27,9 +24,7 @@ def summary_frame(solution: Solution) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_outputs(directory: Path, solution: Solution) -> list[Path]:
-    directory = Path(directory)
-    solution_file, summary = directory / "solution.json", directory / "summary.csv"
-    write_text_atomic(solution_file, solution.model_dump_json(indent=2) + "\n")
-    write_csv_atomic(summary, summary_frame(solution))
-    return [solution_file, summary]
+def solution_files(solution: Solution) -> dict[str, str]:
+    """The files of a solve's result set: solution.json (the typed contract) and summary.csv (one row per batch)."""
+    return {"solution.json": solution.model_dump_json(indent=2) + "\n",
+            "summary.csv": summary_frame(solution).to_csv(index=False)}

@@ -22,6 +22,7 @@ class Found:
     cost: float  # $/h
     throughput: float  # tok/s: bottleneck of its stages and links
     gap: float
+    bound: float  # a proven lower bound on C(tau) where it was found (= cost when solved to the gap)
 
     @property
     def ratio(self) -> float:
@@ -52,6 +53,7 @@ class Frontier:
         self.points: dict[int, Found | None] = {}
         self.components: dict[int | None, dict[int, Found | None]] = {}
         self.worst_gap = 0.0
+        self.search_bound = -math.inf  # set by each search: a lower bound on its objective over this frontier
 
     def at(self, i: int) -> Found | None:
         if i not in self.points:
@@ -86,9 +88,9 @@ class Frontier:
             result = self.run(self.pm)
         point = None
         if result.has_solution:
-            point = Found(result.x, float(self.pm.lp.c @ result.x), plan_throughput(self.pm, result.x), result.gap)
+            cost = float(self.pm.lp.c @ result.x)
+            bound = cost if result.gap <= self.run.mip_gap else min(cost, result.bound)
+            point = Found(result.x, cost, plan_throughput(self.pm, result.x), result.gap, bound)
             self.worst_gap = max(self.worst_gap, result.gap)
-        elif result.status == "no_solution":
-            self.worst_gap = math.inf
         cache[i] = point
         return point

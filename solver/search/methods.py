@@ -32,16 +32,13 @@ def enumerate_budgets(frontier: Frontier, scenario: Scenario, cap: float) -> Fou
     weighted plan's $/h, over plans with $/h per tok/s <= cap."""
     ballpark = best_first(frontier, weighted_objective(scenario), ratio_cap=cap)
     cheapest = best_first(frontier, lambda c, t: c, ratio_cap=cap)
-    if ballpark is None or cheapest is None:
-        return None
-    upper = min(scenario.settings.max_hourly_cost, sum(p.count * p.dollar_per_hour for p in scenario.pools))
-    budgets = {min(max(f * ballpark.cost, cheapest.cost), upper) for f in scenario.settings.budget_factors}
-    best = min((ballpark, cheapest), key=lambda p: p.ratio)
-    for budget in sorted(budgets):
-        candidate = best_first(frontier, throughput_objective, budget=budget, ratio_cap=cap)
-        if candidate is not None and candidate.ratio < best.ratio:
-            best = candidate
-    return best
+    found = [p for p in (ballpark, cheapest) if p is not None]  # at a deadline, whatever was found is kept
+    if ballpark is not None and cheapest is not None:
+        upper = min(scenario.settings.max_hourly_cost, sum(p.count * p.dollar_per_hour for p in scenario.pools))
+        budgets = {min(max(f * ballpark.cost, cheapest.cost), upper) for f in scenario.settings.budget_factors}
+        for budget in sorted(budgets):
+            found.append(best_first(frontier, throughput_objective, budget=budget, ratio_cap=cap))
+    return min((p for p in found if p is not None), key=lambda p: p.ratio, default=None)
 
 
 def run_method(method: str, frontier: Frontier, scenario: Scenario, to_beat: float = math.inf) -> Found | None:

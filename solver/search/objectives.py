@@ -13,12 +13,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from solver.domain.choices import METHODS
 from solver.domain.scenario import Scenario
 from solver.search.frontier import TOL, Found, Frontier
+from solver.search.runner import TimeUp
 
 Objective = Callable[[float, float], float]  # ($/h, tok/s) -> value to minimise
 
@@ -26,34 +28,41 @@ Objective = Callable[[float, float], float]  # ($/h, tok/s) -> value to minimise
 def best_first(frontier: Frontier, objective: Objective, budget: float = math.inf,
                ratio_cap: float = math.inf, to_beat: float = math.inf) -> Found | None:
     """Exact optimum of a monotone objective over the frontier, with $/h <= budget and $/h / T <= ratio_cap;
-    None when no plan has an objective below `to_beat` (a value already reached elsewhere)."""
+    None when no plan has an objective below `to_beat` (a value already reached elsewhere). Leaves in
+    `frontier.search_bound` a proven lower bound on the objective: the optimum (or to_beat) when the search ends,
+    the smallest bound still open when the deadline stops it (the plan found so far is then returned)."""
     values = frontier.values
-    if not len(values):
-        return None
     best: Found | None = None
-    heap = [(objective(0.0, values[-1]), 0, len(values) - 1, 0.0)]
+    heap = [(objective(0.0, values[-1]), 0, len(values) - 1, 0.0)] if len(values) else []
+    target = to_beat
     while heap:
         bound, i, j, c_lo = heapq.heappop(heap)
         target = objective(best.cost, best.throughput) if best is not None else to_beat
         if bound >= target - TOL * abs(bound):
             break
-        if frontier.run.remaining() <= 0:
-            frontier.worst_gap = math.inf
-            break
         m = (i + j) // 2
-        p = frontier.at(m)
+        try:
+            p = frontier.at(m)
+        except TimeUp:
+            frontier.search_bound = min([bound] + [entry[0] for entry in heap])
+            return _with_gap(best, frontier)
         if m > i:
             heapq.heappush(heap, (objective(c_lo, values[m - 1]), i, m - 1, c_lo))
-        if p is None or p.cost > budget * (1 + TOL):
+        if p is None or p.bound > budget * (1 + TOL):
             continue  # infeasible (or over budget) here, hence for every higher threshold too
-        if p.cost <= ratio_cap * p.throughput * (1 + TOL) and objective(p.cost, p.throughput) < target:
+        within = p.cost <= budget * (1 + TOL) and p.cost <= ratio_cap * p.throughput * (1 + TOL)
+        if within and objective(p.cost, p.throughput) < target:
             best = p
         k = int(np.searchsorted(values, p.throughput * (1 + TOL), side="right"))
         if k <= j:
-            heapq.heappush(heap, (objective(p.cost, values[j]), k, j, p.cost))
-    if best is not None:
-        best.gap = frontier.worst_gap
-    return best
+            heapq.heappush(heap, (objective(p.bound, values[j]), k, j, p.bound))
+    frontier.search_bound = objective(best.cost, best.throughput) if best is not None else target
+    return _with_gap(best, frontier)
+
+
+def _with_gap(best: Found | None, frontier: Frontier) -> Found | None:
+    """The plan with the worst MIP gap of the solves behind it (a copy: frontier points are shared)."""
+    return replace(best, gap=frontier.worst_gap) if best is not None else None
 
 
 def ratio_objective(cost: float, throughput: float) -> float:

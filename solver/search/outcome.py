@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from solver.domain.placement import Placement
@@ -37,3 +38,4 @@ class Outcome:
     homogeneous: Placement | None = None
     notes: list[str] = field(default_factory=list)
     found: Found | None = None  # the chosen plan's frontier point (per replica)
+    bound: float = math.inf  # a proven lower bound on the method's objective (per replica for linear objectives)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 import weakref
 
-from solver.milp import open_session
+from solver.milp import open_session, stop
 from solver.milp.linear import LinearModel
 from solver.milp.result import BackendResult, Session, SolveStatus
 from solver.placement.model import PlacementModel
+
+
+class TimeUp(Exception):
+    """The overall deadline passed: searches stop where they are and keep what they found."""
 
 
 class Runner:
@@ -28,6 +32,12 @@ class Runner:
         return max(self.deadline - time.perf_counter(), 0.0)
 
     def __call__(self, pm: PlacementModel) -> BackendResult:
+        """Solve `pm` as configured; TimeUp when the deadline has passed or the solve ran out of time with no
+        incumbent (its C(tau) is then unknown, not infeasible)."""
+        stop.check()
+        if self.remaining() <= 0:
+            self.time_limited = True
+            raise TimeUp
         before = time.perf_counter() - self.started
         session = self.sessions.get(pm.lp)
         if session is None:
@@ -38,4 +48,6 @@ class Runner:
             self.first_incumbent_s = before + (result.first_incumbent_s or result.seconds)
         if result.status in (SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION):
             self.time_limited = True
+        if result.status is SolveStatus.NO_SOLUTION:
+            raise TimeUp
         return result

@@ -68,6 +68,7 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
     linear = objective is not ratio_objective  # weighted/throughput scale with r; $/token does not
     best: Outcome | None = None
     best_value = math.inf
+    lower = math.inf  # proven lower bound on the objective over every replica count searched
     counts = range(1, s.max_replicas + 1) if min_throughput(scenario) > 0 else [1]
     for replicas in counts:
         share = per_replica(scenario, replicas)
@@ -77,13 +78,24 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
             progress(f"{replicas} replicas")
         to_beat = best_value / replicas if linear else best_value
         outcome = _solve_pipeline(share, perf, method, run, compare, progress, to_beat, replicas)
+        lower = min(lower, outcome.bound * (replicas if linear and math.isfinite(outcome.bound) else 1))
         improved = outcome.found is not None and total(outcome.found, replicas) < best_value
         if improved:
             best_value = total(outcome.found, replicas)
         best = _merge_baselines(outcome, best) if best is None or improved else _merge_baselines(best, outcome)
+    assert best is not None
     best.seconds, best.solves = time.perf_counter() - run.started, run.solves
     best.first_incumbent_s, best.time_limited = run.first_incumbent_s, run.time_limited
+    if best.found is not None and run.time_limited:
+        best.gap = max(best.gap, _relative_gap(best_value, lower))
     return best
+
+
+def _relative_gap(value: float, lower: float) -> float:
+    """(value - lower) / |value|: how far above a proven lower bound a plan's objective may be (inf: unknown)."""
+    if not math.isfinite(lower) or not math.isfinite(value):
+        return math.inf
+    return max(value - lower, 0.0) / max(abs(value), 1e-12)
 
 
 def _merge_baselines(keep: Outcome, other: Outcome | None) -> Outcome:
@@ -106,12 +118,19 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
     searched: list[_Searched] = []
     results: list[BatchResult] = []
     best: _Searched | None = None
+    bounds: list[float] = []  # per batch: a proven lower bound on the method's objective
     for batch in sorted(scenario.workload.batch_sizes, reverse=True):
+        if run.remaining() <= 0:
+            run.time_limited = True
+            results.append(BatchResult(batch, None, math.inf, 0, 0, 0, False, note="not searched (time limit)"))
+            bounds.append(objective(0.0, math.inf))
+            continue
         if progress:
             progress(f"batch {batch}: building candidates")
         arcs = build_arcs(scenario, batch, perf)
         if len(arcs) == 0:
             results.append(BatchResult(batch, None, math.inf, 0, 0, 0, arcs.quantized, note="no stage fits memory"))
+            bounds.append(math.inf)
             continue
         pm = build_model(scenario, arcs)
         frontier = Frontier(pm, run, min_throughput(scenario))
@@ -120,6 +139,7 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
         solves_before = run.solves
         bound = min(value(best.found) if best else math.inf, to_beat)
         f = run_method(method, frontier, scenario, to_beat=bound)
+        bounds.append(frontier.search_bound if method != "enumeration" else (value(f) if f else math.inf))
         entry = BatchResult(batch, to_placement(scenario, pm, f, perf, replicas) if f else None,
                             f.gap if f else math.inf, len(arcs), pm.lp.shape[1], pm.lp.shape[0], arcs.quantized,
                             note="" if f else _why_none(frontier, best.entry.batch if best else None, bound))
@@ -129,12 +149,16 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
         results.append(entry)
         if f is not None and value(f) < value(best.found if best else None):
             best = here
+    compare = compare and not run.time_limited  # a cut search's "optimum" would only be an incumbent
     exact_best = _exact_baseline(scenario, searched, method, perf, replicas) if compare else None
     homogeneous = _best_homogeneous(scenario, best.pm, run, perf, replicas) if compare and best else None
+    if run.time_limited:
+        exact_best = homogeneous = None
     return Outcome(method=method, backend=run.backend, placement=best.entry.placement if best else None,
                    batches=sorted(results, key=lambda b: b.batch), seconds=0.0, solves=0,
                    gap=best.found.gap if best else 0.0, first_incumbent_s=None, time_limited=False,
-                   exact=exact_best, homogeneous=homogeneous, found=best.found if best else None)
+                   exact=exact_best, homogeneous=homogeneous, found=best.found if best else None,
+                   bound=min(bounds, default=math.inf))
 
 
 def _why_none(frontier: Frontier, best_batch: int | None, bound: float) -> str:

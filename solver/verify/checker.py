@@ -44,7 +44,8 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
             problems.append(f"stage {i} has {st.layers} layers < min_layers_per_stage {minimum}")
         if st.layers <= 0:
             problems.append(f"stage {i} is empty")
-        if st.tp not in s.tp_degrees_for(pool.gpu_type) or st.tp > pool.spec.gpus_per_node:
+        if (st.tp not in s.tp_degrees_for(pool.gpu_type) or st.tp > pool.spec.gpus_per_node
+                or m.num_heads % st.tp):
             problems.append(f"stage {i} TP {st.tp} is not an allowed degree within one node")
         used[st.pool] = used.get(st.pool, 0) + st.tp
     if placement.replicas < 1:
