@@ -33,3 +33,13 @@ def make_scenario(catalog, pools: list[tuple[str, int, float, float]], layers: i
     built = [Pool(name=catalog.canonical(g), gpu_type=catalog.canonical(g), count=c, memory_gb=mem,
                   dollar_per_hour=price, spec=catalog.spec(g)) for g, c, mem, price in pools]
     return Scenario(model, work, s, built, pool_bandwidths(built, s, None))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report how often the oracle property tests reached the hard cases."""
+    from tests.oracle import CASES
+
+    if CASES["instances"]:
+        shares = ", ".join(f"{name} {count / CASES['instances']:.0%}" for name, count in CASES.items()
+                           if name != "instances")
+        terminalreporter.write_line(f"oracle instances: {CASES['instances']} ({shares})")

@@ -26,6 +26,17 @@ def compositions(total: int, parts: int, minimum: int):
 
 def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[float, tuple] | None:
     """(min $/h per tok/s, the pipeline) over all valid pipelines at `batch`, or None when none is valid."""
+    return best_of(scenario, batch, perf, lambda cost, thr: cost / thr)
+
+
+def best_of(scenario: Scenario, batch: int, perf: PerformanceModel, objective) -> tuple[float, tuple] | None:
+    """(min objective($/h, tok/s), the pipeline) over all valid pipelines at `batch`, or None."""
+    found = [(objective(cost, thr), pipeline) for cost, thr, pipeline in pipelines(scenario, batch, perf)]
+    return min(found, key=lambda item: item[0], default=None)
+
+
+def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tuple[float, float, tuple]]:
+    """($/h, tok/s, pipeline) of every valid pipeline at `batch`."""
     m, w, s = scenario.model, scenario.workload, scenario.settings
     L = m.num_layers
     options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees_for(pool.gpu_type)
@@ -53,13 +64,14 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
         if not s.min_memory_utilization or parts == 1:
             return 0
         profile = in_flight[g, t, parts]
-        body = [n for n in range(minimum, L - minimum + 1) if not quantized or n in s.segment_sizes]
+        body = [n for n in range(minimum, L - (1 if quantized else minimum) + 1)
+                if not quantized or n in s.segment_sizes]
         fitting = [n for n in body if profile.memory_gb(n, first, False) <= profile.usable_gb]
         target = s.min_memory_utilization * scenario.pools[g].memory_gb
         reaching = [n for n in fitting if profile.memory_gb(n, first, False) >= target]
         return min(reaching) if reaching else max(fitting, default=0)
 
-    best = None
+    valid = []
     for parts in range(1, min(s.max_pipeline_stages, L) + 1):
         for sizes in filter(sizes_allowed, compositions(L, parts, 1)):
             for choice in itertools.product(options, repeat=parts):
@@ -93,10 +105,8 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
                     continue
                 if thr < w.throughput_demand * (1 - 1e-9):
                     continue
-                ratio = cost / thr
-                if best is None or ratio < best[0]:
-                    best = (ratio, tuple(zip(sizes, choice)))
-    return best
+                valid.append((cost, thr, tuple(zip(sizes, choice))))
+    return valid
 
 
 def throughput_of(scenario: Scenario, batch: int, perf: PerformanceModel, pipeline: tuple) -> float:
@@ -110,3 +120,18 @@ def throughput_of(scenario: Scenario, batch: int, perf: PerformanceModel, pipeli
         seconds = link_batch_time_s(w, m, batch, scenario.bandwidth_gbps[g, h], s.link_latency_us * 1e-6)[0]
         thr = min(thr, batch * w.output_tokens * (1 - s.headroom) / seconds)
     return thr
+
+
+# What the property tests reached: printed after the run (tests/conftest.py), so a strategy that stops reaching the
+# hard cases shows.
+CASES = {"instances": 0, "feasible": 0, "multi-stage optimum": 0, "mixed-GPU-type optimum": 0}
+
+
+def record_case(oracle: tuple[float, tuple] | None) -> None:
+    CASES["instances"] += 1
+    if oracle is None:
+        return
+    pipeline = oracle[1]
+    CASES["feasible"] += 1
+    CASES["multi-stage optimum"] += len(pipeline) > 1
+    CASES["mixed-GPU-type optimum"] += len({g for _, (g, _) in pipeline}) > 1

@@ -73,9 +73,10 @@ def tp_options(scenario: Scenario) -> list[tuple[int, int]]:
 def stage_kinds(num_layers: int, min_layers: int, sizes: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
     """(size, role) of every allowed stage; `sizes=None` means every size (the exact formulation).
 
-    First and middle stages leave room for at least one more stage; the last stage may absorb any remainder."""
+    First and middle stages leave room for at least one more stage: of min_layers, or, with segment quantization,
+    of a single layer, as the last stage may then absorb any remainder."""
     minimum = min(min_layers, num_layers)
-    body = np.arange(minimum, num_layers - minimum + 1)
+    body = np.arange(minimum, num_layers - (1 if sizes is not None else minimum) + 1)
     if sizes is not None:
         body = body[np.isin(body, sizes)]
     tail = np.arange(1 if sizes is not None else minimum, num_layers - minimum + 1)

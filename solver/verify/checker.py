@@ -93,8 +93,9 @@ def below_segment_floor(scenario: Scenario, placement: Placement, perf: Performa
     if s.min_memory_utilization <= 0 or len(placement.stages) == 1:
         return []
     minimum = min(s.min_layers_per_stage, m.num_layers)
-    sizes = [n for n in range(minimum, m.num_layers - minimum + 1)
-             if not use_quantization(scenario) or n in s.segment_sizes]
+    quantized = use_quantization(scenario)
+    sizes = [n for n in range(minimum, m.num_layers - (1 if quantized else minimum) + 1)
+             if not quantized or n in s.segment_sizes]
     pools = {p.name: p for p in scenario.pools}
     problems = []
     for i, st in enumerate(placement.stages[:-1]):
