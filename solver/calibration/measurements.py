@@ -124,7 +124,11 @@ CSV_COLUMNS = {"gpu_type", "tp", "pp", "batch_size", "input_tokens", "output_tok
 def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Measurement]:
     """One run per row (results/calibration/*.csv); `num_gpus` and `instance_type` ('3x g5.12xlarge') give the
     GPUs per node; a `model` column names the model (--model stands in where tokenop does not know that name)."""
-    table = pd.read_csv(path, comment="#", skipinitialspace=True)
+    try:
+        table = pd.read_csv(path, comment="#", skipinitialspace=True)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ConfigError(path, f"cannot read this CSV file ({type(exc).__name__}).",
+                          "pass a UTF-8 runs CSV (docs/calibration.md).") from None
     missing = CSV_COLUMNS - set(table.columns)
     if missing:
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {list(table.columns)}).",
@@ -230,7 +234,7 @@ def read_measurements(path: Path, catalog: Catalog, defaults: Defaults = Default
         return read_runs_csv(path, catalog, defaults)
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(path, f"cannot read this JSON file ({exc}).", "pass a valid measurement file.") from None
     try:
         if "measurements" in data:

