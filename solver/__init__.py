@@ -5,6 +5,7 @@ Data flows domain -> loaders -> perf -> placement (MILP) -> search -> report; do
 `import solver` stays instant.
 """
 
+import os
 import sys
 from typing import Any
 
@@ -21,8 +22,17 @@ def run_cli() -> None:
 
         main()
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted (Ctrl-C) before the run finished: nothing was written.\n")
-        sys.exit(INTERRUPTED)
+        exit_interrupted("interrupted (Ctrl-C) before the run finished: nothing was written.")
+
+
+def exit_interrupted(message: str) -> None:
+    """Print one line and exit 130 at once. os._exit, because an interpreter shutting down right after a
+    KeyboardInterrupt can re-raise SIGINT and end with -2 instead; nothing is left to clean up by then (result sets
+    clean up as the exception passes)."""
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
 
 
 def __getattr__(name: str) -> Any:

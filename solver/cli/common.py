@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
+from solver import exit_interrupted
 from solver.api import load_scenario, solve
 from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError
@@ -33,9 +34,8 @@ def user_errors(func: F) -> F:
             Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            Console(stderr=True).print("interrupted (Ctrl-C): stopped before the run finished, so nothing was written "
-                                       "(results are written only as a whole, at the end).", highlight=False)
-            sys.exit(130)
+            exit_interrupted("interrupted (Ctrl-C): stopped before the run finished, so nothing was written (results "
+                             "are written only as a whole, at the end).")
     return wrapper  # type: ignore[return-value]
 
 

@@ -72,15 +72,15 @@ class Solution(BaseModel):
     @property
     def distance_from_exact(self) -> float | None:
         """How much more per token the chosen plan costs than the exact optimum."""
-        if self.placement is None or self.exact is None:
-            return None
+        if self.placement is None or self.exact is None or not self.exact.cost_per_million_tokens > 0:
+            return None  # free GPUs: every plan costs nothing per token
         return self.placement.cost_per_million_tokens / self.exact.cost_per_million_tokens - 1
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def saving_vs_homogeneous(self) -> float | None:
         """Relative $/token saving of the chosen plan against the best single-GPU-type plan."""
-        if self.placement is None or self.homogeneous is None:
+        if self.placement is None or self.homogeneous is None or not self.homogeneous.cost_per_million_tokens > 0:
             return None
         return 1 - self.placement.cost_per_million_tokens / self.homogeneous.cost_per_million_tokens
 

@@ -65,6 +65,8 @@ def parse_value(key: str, raw: str) -> Value:
     if low in {"true", "false", "yes", "no"}:
         return low in {"true", "yes"}
     if low in {"inf", "infinity", "none", ""}:
+        if key in WHOLE_KEYS or key == "bytes_per_element":
+            raise ValueError(text)
         return math.inf
     try:
         number = float(text)

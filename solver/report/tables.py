@@ -60,8 +60,9 @@ def render(solution: Solution, console: Console) -> None:
     if solution.homogeneous is not None:
         h = solution.homogeneous
         lines.append(("Best single-type plan", f"{h.total_gpus}x {'/'.join(h.gpu_types)}: "
-                      f"{fmt_money(h.cost_per_million_tokens, ' per 1M tokens')}; "
-                      f"saving {solution.saving_vs_homogeneous:.1%}"))
+                      f"{fmt_money(h.cost_per_million_tokens, ' per 1M tokens')}"
+                      + (f"; saving {solution.saving_vs_homogeneous:.1%}" if solution.saving_vs_homogeneous is not None
+                         else "")))
     target = solution.settings.max_cost_per_million_token
     if solution.meets_cost_target is not None:
         verdict = "met" if solution.meets_cost_target else f"missed by {p.cost_per_million_tokens / target - 1:.0%}"
