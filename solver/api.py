@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 from solver.domain.choices import DEFAULT_METHOD, DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError
+from solver.domain.hardware import Catalog
 from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
 from solver.domain.workload import Settings
@@ -29,12 +34,14 @@ from solver.search.solve import solve as search_solve
 
 
 def load_scenario(config_dir: str | Path, batch_sizes: list[int] | None = None, provider: str | None = None,
-                  generate_network: tuple[float, float] | None = None, **settings: object) -> Scenario:
+                  generate_network: tuple[float, float] | None = None, catalog: Catalog | None = None,
+                  pool_file: Path | None = None, **settings: object) -> Scenario:
     """A scenario folder or bundled preset with the command line's overrides: batch sizes, the price provider
     (--cloud-provider), generated bandwidths (--generate-network) and any Settings field (headroom=0.15, ...),
     validated like config.csv. A note about a substituted preset path lands in `scenario.warnings`."""
     directory, note = resolve_config_dir(str(config_dir))
-    scenario = load_folder(directory, provider=provider, generate_network=generate_network)
+    scenario = load_folder(directory, catalog, provider=provider, generate_network=generate_network,
+                           pool_file=pool_file)
     if note:
         scenario.warnings.insert(0, note)
     updates = {key: value for key, value in settings.items() if value is not None}
@@ -118,3 +125,17 @@ def why_infeasible(scenario: Scenario, perf_model: str = DEFAULT_PERF_MODEL, tim
     from solver.search.diagnose import explain_infeasible
 
     return explain_infeasible(scenario, get_model(perf_model), time_limit or scenario.settings.time_limit_seconds)
+
+
+def sweep(spec_file: str | Path, output: str | Path, workers: int | None = None, use_ray: bool = False,
+          ray_address: str | None = None, run_date: str | None = None) -> pd.DataFrame:
+    """Run (or resume) a sweep spec and return the night's rows, as `tokenop-solve sweep SPEC --output DIR`."""
+    import pandas as pd
+
+    from solver.sweeps.run import execute, plan_sweep
+    from solver.sweeps.spec import load_spec
+
+    spec = load_spec(Path(spec_file))
+    run = plan_sweep(spec, Path(spec_file).parent, Path(output), run_date)
+    path = execute(run, workers, use_ray, ray_address)
+    return pd.read_parquet(path) if path and path.is_file() else pd.DataFrame()

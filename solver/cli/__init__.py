@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "validate": ("solver.cli.validate", "validate", "Launch vLLM with a solution's layout, benchmark it, compare."),
     "calibrate": ("solver.cli.calibrate", "calibrate", "Fit per-GPU efficiency factors to measured runs."),
     "schema": ("solver.cli.schema", "schema", "Print the JSON schema of solution.json."),
+    "sweep": ("solver.cli.sweep", "sweep", "Run a sweep spec resumably; its history and nightly diff."),
+    "report": ("solver.cli.sweep", "report", "HTML report of a sweep: costs, Pareto fronts, trend, placements."),
 }
 
 

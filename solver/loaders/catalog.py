@@ -64,12 +64,7 @@ def load_catalog(directory: Path | None = None, calibrated: bool = True) -> Cata
         for alias in [spec.gpu_type, *row.get("aliases", "").split("|")]:
             if alias.strip():
                 aliases[alias.strip().upper()] = spec.gpu_type
-    prices: dict[str, dict[str, float]] = {}
-    for row_no, row in _rows(directory / "prices.csv"):
-        key = aliases.get(row.get("gpu_type", "").upper())
-        if key:
-            price = _number(directory / "prices.csv", row_no, "dollar_per_hour", row.get("dollar_per_hour", ""))
-            prices.setdefault(key, {})[row.get("provider", "").lower()] = price
+    prices = read_prices(directory / "prices.csv", aliases)
     calibration = directory / "calibration.csv"
     if calibrated and calibration.is_file():
         specs = apply_calibration(specs, aliases, calibration)
@@ -91,6 +86,29 @@ def load_instances(path: Path, aliases: dict[str, str]) -> dict[str, InstanceTyp
                                 dollar_per_hour=_number(path, row_no, "dollar_per_hour", row["dollar_per_hour"]))
         instances[instance.name.upper()] = instance
     return instances
+
+
+def read_prices(path: Path, aliases: dict[str, str]) -> dict[str, dict[str, float]]:
+    """A prices CSV (gpu_type, provider, dollar_per_hour): $/GPU-hour by catalog type and provider."""
+    prices: dict[str, dict[str, float]] = {}
+    for row_no, row in _rows(path):
+        key = aliases.get(row.get("gpu_type", "").upper())
+        if key:
+            price = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""))
+            prices.setdefault(key, {})[row.get("provider", "").lower()] = price
+    return prices
+
+
+def with_prices(catalog: Catalog, path: Path) -> Catalog:
+    """The catalog priced from another prices CSV (a sweep's `prices` axis)."""
+    return catalog.model_copy(update={"prices": read_prices(path, catalog.aliases)})
+
+
+def catalog_files(directory: Path | None = None) -> list[Path]:
+    """The files a catalog is read from (what a sweep point's key hashes)."""
+    directory = Path(directory) if directory else default_catalog_dir()
+    return [directory / name for name in ("gpus.csv", "prices.csv", "calibration.csv", "instances.csv")
+            if (directory / name).is_file()]
 
 
 def apply_calibration(specs: dict[str, GpuSpec], aliases: dict[str, str], path: Path) -> dict[str, GpuSpec]:

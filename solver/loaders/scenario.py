@@ -37,10 +37,11 @@ def resolve_config_dir(value: str) -> tuple[Path, str | None]:
 
 
 def load_scenario(directory: Path | str, catalog: Catalog | None = None, provider: str | None = None,
-                  generate_network: tuple[float, float] | None = None) -> Scenario:
+                  generate_network: tuple[float, float] | None = None, pool_file: Path | None = None) -> Scenario:
     """Load and validate a scenario folder. `provider` prices the pools (--cloud-provider); `generate_network`
     replaces the bandwidth matrix (--generate-network INTRA INTER). A folder without gpu_pool.csv uses the one of
-    its parent folder (the fork's layout: config/<model>/config.csv beside a shared config/gpu_pool.csv)."""
+    its parent folder (the fork's layout: config/<model>/config.csv beside a shared config/gpu_pool.csv); `pool_file`
+    replaces it (a sweep's `gpu_pool` axis, with default bandwidths)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(directory, "the config directory does not exist.",
@@ -54,15 +55,17 @@ def load_scenario(directory: Path | str, catalog: Catalog | None = None, provide
         pool_dir = directory.parent
         notes.append(f"{directory} has no gpu_pool.csv: using the shared {pool_dir / 'gpu_pool.csv'} (and its "
                      "network_bandwidth.csv, if any).")
-    pools, price_notes = load_pools(pool_dir / "gpu_pool.csv", catalog, settings.price_provider)
+    pools, price_notes = load_pools(Path(pool_file) if pool_file else pool_dir / "gpu_pool.csv", catalog,
+                                    settings.price_provider)
     notes += price_notes
-    matrix_file = pool_dir / "network_bandwidth.csv"
+    matrix_file = pool_dir / "network_bandwidth.csv" if pool_file is None else None  # a matrix fits one pool file
     if generate_network:
-        if matrix_file.exists():
+        if matrix_file and matrix_file.exists():
             notes.append(f"{matrix_file} is not read: --generate-network {generate_network[0]:g} "
                          f"{generate_network[1]:g} sets the bandwidths.")
         bandwidths = generated_bandwidths(pools, *generate_network)
     else:
-        matrix = read_bandwidth_matrix(matrix_file, sum(p.count for p in pools)) if matrix_file.exists() else None
+        matrix = (read_bandwidth_matrix(matrix_file, sum(p.count for p in pools))
+                  if matrix_file and matrix_file.exists() else None)
         bandwidths = pool_bandwidths(pools, settings, matrix)
     return Scenario(model, workload, settings, pools, bandwidths, directory, notes)

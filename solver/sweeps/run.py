@@ -1,0 +1,127 @@
+"""Run a sweep's points in parallel, on a local process pool (the default, sized to the cores) or on Ray, writing
+each point as it finishes; finished points of an earlier, interrupted run are skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from solver.domain.errors import UserError
+from solver.sweeps.point import data_hash, solve_point
+from solver.sweeps.spec import Point, SweepSpec
+from solver.sweeps.store import SweepStore
+
+
+@dataclass
+class SweepRun:
+    """A sweep's plan: every point with its key, the ones already done, and the counts as points finish."""
+
+    spec: SweepSpec
+    store: SweepStore
+    points: list[tuple[Point, str, str]]  # (point, key, data hash)
+    done: set[str]
+    counts: dict[str, int] = field(default_factory=lambda: {"optimal": 0, "time_limit": 0, "failed": 0})
+
+    @property
+    def todo(self) -> list[tuple[Point, str, str]]:
+        return [(p, k, h) for p, k, h in self.points if k not in self.done]
+
+    def record(self, row: dict[str, Any]) -> None:
+        status = row["status"]
+        bucket = "optimal" if status in ("optimal", "feasible") else ("time_limit" if status == "time_limit"
+                                                                          else "failed")
+        self.counts[bucket] += 1
+
+
+def plan_sweep(spec: SweepSpec, spec_folder: Path, output: Path, run_date: str | None = None) -> SweepRun:
+    """The points of `spec` (resolved against its folder), their keys, and which of them this night has done."""
+    store = SweepStore(output, spec.name, run_date or dt.date.today().isoformat())
+    hashes: dict[str, str] = {}
+    points = []
+    for point in spec.points(spec_folder):
+        if point.scenario not in hashes or point.prices or point.gpu_pool:
+            hashes[point.scenario] = data_hash(point)
+        points.append((point, point.key(hashes[point.scenario]), hashes[point.scenario]))
+    return SweepRun(spec, store, points, store.done_keys() & {k for _, k, _ in points})
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them and keeps what finished."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_local(run: SweepRun, workers: int | None = None) -> Iterator[dict[str, Any]]:
+    """Solve the points still to do on a local process pool; yield each row as it is stored."""
+    todo = run.todo
+    if not todo:
+        return
+    context = multiprocessing.get_context("spawn")  # no forked solver threads
+    size = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    with ProcessPoolExecutor(size, mp_context=context, initializer=_ignore_sigint) as pool:
+        pending = {pool.submit(solve_point, p.model_dump(), key, digest, run.store.run_date): key
+                   for p, key, digest in todo}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    pending.pop(future)
+                    yield _stored(run, future.result())
+        except BaseException:
+            # Stop at once: cancel what has not started and end the running workers (the executor has no public
+            # way to stop a running task); their points are simply not written and run again on resume.
+            workers_running = list((pool._processes or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers_running:
+                process.terminate()
+            raise
+
+
+def run_ray(run: SweepRun, address: str | None = None) -> Iterator[dict[str, Any]]:
+    """The same points as Ray tasks: on the cluster at `address` ('auto' or HOST:PORT), else on a local Ray."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("Ray is not installed. Fix: pip install 'tokenop-solve[ray]', or leave out --ray.") from None
+    todo = run.todo
+    if not todo:
+        return
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else {"num_cpus": os.cpu_count() or 1}))
+    try:
+        task = ray.remote(solve_point)
+        pending = [task.remote(p.model_dump(), key, digest, run.store.run_date) for p, key, digest in todo]
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            yield _stored(run, ray.get(finished[0]))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _stored(run: SweepRun, row: dict[str, Any]) -> dict[str, Any]:
+    run.store.write(row)
+    run.done.add(row["key"])
+    run.record(row)
+    return row
+
+
+def execute(run: SweepRun, workers: int | None = None, use_ray: bool = False, ray_address: str | None = None,
+            progress: Callable[[dict[str, Any]], None] | None = None) -> Path | None:
+    """Run what is left of `run`, then rebuild the night's points.parquet; returns its path."""
+    rows = run_ray(run, ray_address) if use_ray else run_local(run, workers)
+    try:
+        for row in rows:
+            if progress:
+                progress(row)
+    finally:
+        run.store.consolidate()
+    return run.store.folder / "points.parquet"
