@@ -41,7 +41,8 @@ def scenario_of(point: Point) -> Scenario:
     catalog = with_prices(load_catalog(), Path(point.prices)) if point.prices else None
     scenario = load_scenario(point.scenario, [point.batch_size] if point.batch_size else None,
                              provider=point.price_provider, catalog=catalog,
-                             pool_file=Path(point.gpu_pool) if point.gpu_pool else None, headroom=point.headroom)
+                             pool_file=Path(point.gpu_pool) if point.gpu_pool else None, headroom=point.headroom,
+                             threads=1)  # one solver thread per point: the sweep runs a point per core
     shape = {k: v for k, v in (("input_tokens", point.input_tokens), ("output_tokens", point.output_tokens)) if v}
     if shape:
         scenario.workload = scenario.workload.model_copy(update=shape)
@@ -59,7 +60,9 @@ def solve_point(inputs: dict[str, Any], key: str, digest: str, run_date: str) ->
                            "tool_version": __version__, "data_hash": digest, "status": "error", "message": ""}
     started = time.perf_counter()
     try:
-        solution = solve(scenario_of(point), method=point.method, time_limit=point.time_limit_seconds)
+        # A batch size the grid asks for is answered at that size (infeasible if it does not fit), so nights compare.
+        solution = solve(scenario_of(point), method=point.method, time_limit=point.time_limit_seconds,
+                         batch_fallback=point.batch_size is None)
         row.update(solution_columns(solution))
     except UserError as exc:
         row["message"] = str(exc)
