@@ -185,7 +185,7 @@ def test_predict_faults(name, args, words):
 
 
 def test_predict_unknown_model():
-    assert_clean(run("predict", "--model", "nope", "--gpu", "H100"), 2, ["nope", "does not exist"])
+    assert_clean(run("predict", "--model", "nope", "--gpu", "H100"), 2, ["nope", "is neither a scenario folder"])
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from solver.cli.common import parse_batch_sizes, user_errors
 from solver.domain.choices import DEFAULT_PERF_MODEL, PRECISIONS
-from solver.domain.errors import UserError
-from solver.domain.workload import Workload
+from solver.domain.errors import ConfigError, UserError
+from solver.domain.hardware import Catalog
+from solver.domain.model import ModelArch
+from solver.domain.workload import Settings, Workload
 from solver.loaders.catalog import load_catalog
-from solver.loaders.config_csv import load_settings_and_model
-from solver.loaders.scenario import resolve_config_dir
+from solver.loaders.models import load_model
+from solver.loaders.tables import read_table
 from solver.perf import get_model
+from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
+from solver.storage.atomic import write_text_atomic
 
 
 @click.command()
-@click.option("--model", "model_name", required=True, help="Preset name (e.g. llama-3.1-8b) or a config dir.")
-@click.option("--gpu", required=True, help="GPU type from the catalog (e.g. H100).")
+@click.option("--model", "model_name", default=None,
+              help="A preset, scenario folder, config.json (file or folder) or bundled model (e.g. qwen3-235b-a22b).")
+@click.option("--gpu", default=None, help="GPU type from the catalog (e.g. H100).")
 @click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--pp", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--batch-size", "batch_sizes", default="1,8,64", show_default=True)
@@ -30,38 +37,36 @@ from solver.perf.deployment import Deployment
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None)
 @click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None)
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
+@click.option("--points", "points_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV of points (model,gpu,tp,pp,batch_size,input_tokens,output_tokens[,precision]) to predict.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --points: write the predicted rows here [default: stdout].")
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
-def predict(model_name: str, gpu: str, tp: int, pp: int, batch_sizes: str, input_tokens: int | None,
+def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_sizes: str, input_tokens: int | None,
             output_tokens: int | None, precision: str | None, gpu_memory_utilization: float | None, perf_model: str,
-            as_json: bool) -> None:
-    """Predict throughput, latency and memory of MODEL on GPU with TP x PP."""
-    directory, _ = resolve_config_dir(model_name)
-    model, workload, settings, _ = load_settings_and_model(directory / "config.csv")
-    if precision:
-        model = model.model_copy(update={"precision": precision})
-    if model.num_heads % tp:
-        raise UserError(f"--tp {tp} does not divide the model's {model.num_heads} attention heads, which vLLM "
-                        f"requires. Fix: use a TP degree that divides {model.num_heads}.")
-    if pp > model.num_layers:
-        raise UserError(f"--pp {pp} exceeds the model's {model.num_layers} layers. Fix: use --pp <= "
-                        f"{model.num_layers}.")
-    catalog = load_catalog()
-    if catalog.canonical(gpu) is None:
-        raise UserError(f"unknown GPU type '{gpu}'. Fix: use one of {catalog.known_types()}.")
-    spec = catalog.spec(gpu)
-    sizes = parse_batch_sizes(batch_sizes) or []
-    work = Workload(input_tokens=input_tokens or workload.input_tokens,
-                    output_tokens=output_tokens or workload.output_tokens, batch_sizes=sizes)
+            points_file: Path | None, output: Path | None, as_json: bool) -> None:
+    """Predict throughput, latency and memory of MODEL on GPU with TP x PP (or of every row of --points).
+
+    `fits` is false only when vLLM would refuse to start (not even one request fits); when fewer requests than
+    asked fit the KV cache, `effective_batch` is what vLLM runs at once and `kv_limited` says so."""
+    perf = get_model(perf_model)
+    if points_file is not None:
+        predict_points(points_file, output, perf)
+        return
+    if not model_name or not gpu:
+        raise UserError("--model and --gpu are required (or --points FILE.csv). Fix: e.g. tokenop-solve predict "
+                        "--model llama-3.1-8b --gpu H100.")
+    model, workload, settings, notes = load_model(model_name)
+    work = Workload(input_tokens=input_tokens or (workload.input_tokens if workload else 1024),
+                    output_tokens=output_tokens or (workload.output_tokens if workload else 256),
+                    batch_sizes=parse_batch_sizes(batch_sizes) or [1])
     if gpu_memory_utilization:
         settings = settings.model_copy(update={"gpu_memory_utilization": gpu_memory_utilization})
-    perf = get_model(perf_model)
-    rows = []
-    for b in sizes:
-        est = Deployment.uniform(model, work, settings, spec, tp, pp, b).evaluate(perf)
-        rows.append({"batch_size": b, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
-                     "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.fits,
-                     "bound": est.bound, "concurrency": est.concurrency})
+    rows = [point_row(model, load_catalog(), gpu, tp, pp, b, work, settings, precision, perf)
+            for b in work.batch_sizes]
+    model = model.model_copy(update={"precision": precision}) if precision else model
+    spec = load_catalog().spec(gpu)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -70,7 +75,68 @@ def predict(model_name: str, gpu: str, tp: int, pp: int, batch_sizes: str, input
     for column in ("batch", "tok/s", "TTFT ms", "TPOT ms", "GB/GPU", "fits", "bound"):
         table.add_column(column, justify="right")
     for r in rows:
+        fits = ("no: vLLM would not start" if not r["fits"] else
+                f"yes, KV cache holds {r['effective_batch']} at once" if r["kv_limited"] else "yes")
         table.add_row(str(r["batch_size"]), f"{r['tokens_per_second']:,.1f}", f"{r['ttft_ms']:,.0f}",
-                      f"{r['tpot_ms']:,.1f}", f"{r['memory_gb_per_gpu']:.1f}",
-                      "yes" if r["fits"] else f"no (runs {r['concurrency']} at a time)", r["bound"])
-    Console().print(table)
+                      f"{r['tpot_ms']:,.1f}", f"{r['memory_gb_per_gpu']:.1f}", fits, r["bound"])
+    console = Console()
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    console.print(table)
+
+
+def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, batch: int, work: Workload,
+              settings: Settings, precision: str | None, perf: PerformanceModel) -> dict:
+    """One prediction: tok/s, TTFT, TPOT, memory, whether vLLM starts, and at which concurrency it runs."""
+    if precision:
+        model = model.model_copy(update={"precision": precision})
+    if catalog.canonical(gpu) is None:
+        raise UserError(f"unknown GPU type '{gpu}'. Fix: use one of {catalog.known_types()}.")
+    if model.num_heads % tp:
+        raise UserError(f"--tp {tp} does not divide the model's {model.num_heads} attention heads, which vLLM "
+                        f"requires. Fix: use a TP degree that divides {model.num_heads}.")
+    if pp > model.num_layers:
+        raise UserError(f"--pp {pp} exceeds the model's {model.num_layers} layers. Fix: use --pp <= "
+                        f"{model.num_layers}.")
+    est = Deployment.uniform(model, work, settings, catalog.spec(gpu), tp, pp, batch).evaluate(perf)
+    return {"batch_size": batch, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
+            "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.concurrency > 0,
+            "effective_batch": est.concurrency, "kv_limited": 0 < est.concurrency < batch, "bound": est.bound}
+
+
+POINT_COLUMNS = ("model", "gpu", "tp", "pp", "batch_size", "input_tokens", "output_tokens")
+
+
+def predict_points(path: Path, output: Path | None, perf: PerformanceModel) -> None:
+    """Every row of a points CSV with its prediction appended (models are loaded once each); a row vLLM cannot run
+    (TP not dividing the heads, say) gets fits false and its reason in `error`."""
+    header, table = read_table(path, f"write rows {','.join(POINT_COLUMNS)}[,precision].")
+    missing = [c for c in POINT_COLUMNS if c not in header]
+    if missing:
+        raise ConfigError(path, f"columns {missing} are missing (header is {header}).",
+                          f"use the header {','.join(POINT_COLUMNS)}[,precision].", row=1)
+    catalog, models, out = load_catalog(), {}, []
+    for row_no, row in table:
+        try:
+            numbers = {c: int(row[c]) for c in POINT_COLUMNS[2:]}
+            if min(numbers.values()) < 1:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(path, "tp, pp, batch_size, input_tokens and output_tokens must be positive whole "
+                              "numbers.", "fix this row.", row=row_no) from None
+        if row["model"] not in models:
+            models[row["model"]] = load_model(row["model"])
+        model, _, settings, _ = models[row["model"]]
+        work = Workload(input_tokens=numbers["input_tokens"], output_tokens=numbers["output_tokens"],
+                        batch_sizes=[numbers["batch_size"]])
+        try:
+            predicted = point_row(model, catalog, row["gpu"], numbers["tp"], numbers["pp"], numbers["batch_size"],
+                                  work, settings, row.get("precision") or None, perf)
+        except UserError as exc:  # a layout vLLM cannot run is a row saying why, not the end of the file
+            predicted = {"fits": False, "error": str(exc)}
+        out.append(row | {"error": ""} | {k: v for k, v in predicted.items() if k != "batch_size"})
+    text = pd.DataFrame(out).to_csv(index=False)
+    if output:
+        write_text_atomic(output, text)
+    else:
+        click.echo(text, nl=False)

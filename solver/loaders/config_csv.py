@@ -15,6 +15,7 @@ from solver.domain.errors import ConfigError
 from solver.domain.model import PRECISION_OF_BYTES, ModelArch
 from solver.domain.workload import Settings, Workload
 from solver.loaders import legacy
+from solver.loaders.hf_config import model_json, read_hf_config
 from solver.loaders.tables import read_table
 
 # key -> (section, field). Legacy keys of the older solver map onto the same fields.
@@ -37,7 +38,7 @@ KEY_MAP: dict[str, tuple[str, str]] = {
 SETTINGS_KEYS = set(Settings.model_fields) - {"segment_quantization"}
 # Keys read specially (derived into several fields) or accepted from the older solver without effect.
 SPECIAL_KEYS = {"sequence_length", "min_batch_size", "max_batch_size", "batch_sizes", "bytes_per_element",
-                "enable_segment_quantization", "segment_quantization", "max_position_embeddings",
+                "enable_segment_quantization", "segment_quantization", "max_position_embeddings", "hf_config",
                 *legacy.IGNORED}
 LIST_FIELDS = {"tp_degrees", "segment_sizes", "budget_factors", "batch_sizes"}
 BOOL_KEYS = {"gated_mlp", "tied_embeddings", "enable_segment_quantization", "vllm_deployable", "enforce_cost_target"}
@@ -192,6 +193,12 @@ def load_settings_and_model(path: Path) -> tuple[ModelArch, Workload, Settings, 
     values, rows, warnings = read_config_csv(path)
     sections = build_sections(values)
     warnings += legacy.map_legacy_keys(values, sections)
+    if "hf_config" in values:  # the architecture from a config.json; rows of config.csv override its fields
+        model, used, limit = read_hf_config(model_json(path.parent, str(values["hf_config"])))
+        sections["model"] = model.model_dump() | sections["model"]
+        warnings.append(f"{path}: model from {values['hf_config']} ({', '.join(used)}).")
+        if limit and "max_position_embeddings" not in values:
+            values["max_position_embeddings"] = limit
     parsed = {}
     for section, cls in SECTIONS.items():
         try:

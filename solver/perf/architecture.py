@@ -1,4 +1,5 @@
-"""Parameter, weight and KV-cache sizes of a decoder-only transformer, from its architecture alone."""
+"""Parameter, weight and KV-cache sizes of a decoder-only transformer, from its architecture alone: dense or
+mixture-of-experts MLPs, grouped-query or latent (MLA) attention, full or sliding-window KV caches."""
 
 from __future__ import annotations
 
@@ -9,12 +10,59 @@ from solver.domain.model import ModelArch
 GB = 1e9
 
 
+def attention_params(m: ModelArch) -> float:
+    """q/k/v/o projections: grouped-query attention shrinks k and v; MLA projects q and kv through low-rank latents
+    (q_lora_rank, kv_lora_rank) and splits heads into rope and no-rope parts."""
+    if m.uses_mla:
+        qk_dim = m.qk_nope_head_dim + m.qk_rope_head_dim
+        q = (m.d_model * m.q_lora_rank + m.q_lora_rank * m.num_heads * qk_dim if m.q_lora_rank
+             else m.d_model * m.num_heads * qk_dim)
+        kv = m.d_model * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * m.num_heads * (
+            m.qk_nope_head_dim + m.v_head_dim)
+        return q + kv + m.num_heads * m.v_head_dim * m.d_model
+    return 2 * m.d_model * m.num_heads * m.head_dim + 2 * m.d_model * m.num_kv_heads * m.head_dim  # type: ignore
+
+
+def _mlp(m: ModelArch, d_ff: int) -> float:
+    return (3 if m.gated_mlp else 2) * m.d_model * d_ff
+
+
+def _moe_share(m: ModelArch) -> float:
+    """The share of layers that are MoE layers (the rest are dense)."""
+    return (m.num_layers - m.dense_layers) / m.num_layers if m.is_moe else 0.0
+
+
+def mlp_params(m: ModelArch, active: bool) -> float:
+    """Average MLP parameters per layer: every expert (memory) or the experts one token uses (compute)."""
+    if not m.is_moe:
+        return _mlp(m, m.d_ff)
+    experts = (m.experts_per_token if active else m.num_experts) + m.shared_experts
+    moe = experts * _mlp(m, m.moe_d_ff or m.d_ff) + m.d_model * m.num_experts  # + the router
+    share = _moe_share(m)
+    return share * moe + (1 - share) * _mlp(m, m.d_ff)
+
+
 def params_per_layer(m: ModelArch) -> float:
-    """Attention q/k/v/o (GQA shrinks k and v) plus the MLP (gate/up/down when gated, up/down otherwise)."""
-    q_and_o = 2 * m.d_model * m.num_heads * m.head_dim
-    k_and_v = 2 * m.d_model * m.num_kv_heads * m.head_dim
-    mlp = (3 if m.gated_mlp else 2) * m.d_model * m.d_ff
-    return q_and_o + k_and_v + mlp + 2 * m.d_model  # + the two RMSNorm weight vectors
+    """Parameters of one (average) decoder layer, all experts included: what memory holds."""
+    return attention_params(m) + mlp_params(m, active=False) + 2 * m.d_model  # + the two RMSNorm weight vectors
+
+
+def active_params_per_layer(m: ModelArch) -> float:
+    """Parameters one token computes with in one (average) layer: what the FLOPs count."""
+    return attention_params(m) + mlp_params(m, active=True) + 2 * m.d_model
+
+
+def expert_weight_share_read(m: ModelArch, tokens: int) -> float:
+    """Share of a layer's weights one forward pass over `tokens` tokens reads: a dense layer reads all; a MoE layer
+    reads the attention, the shared experts and the routed experts the tokens hit, E x (1 - (1 - k/E)^tokens) of E
+    in expectation (uniform routing), as vLLM's fused MoE kernels load only the experts in use."""
+    if not m.is_moe:
+        return 1.0
+    hit = m.num_experts * (1 - (1 - m.experts_per_token / m.num_experts) ** max(tokens, 1))
+    moe_read = (hit + m.shared_experts) * _mlp(m, m.moe_d_ff or m.d_ff) + m.d_model * m.num_experts
+    share = _moe_share(m)
+    read = attention_params(m) + share * moe_read + (1 - share) * _mlp(m, m.d_ff) + 2 * m.d_model
+    return read / params_per_layer(m)
 
 
 def embedding_params(m: ModelArch) -> float:
@@ -44,10 +92,29 @@ def weights_gb(m: ModelArch) -> float:
 
 
 def kv_bytes_per_token_layer(m: ModelArch) -> float:
-    """K and V of one token in one layer: 2 x kv_heads x head_dim x bytes."""
-    return 2 * m.num_kv_heads * m.head_dim * m.kv_bytes
+    """The KV cache of one token in one layer: K and V of every KV head, or MLA's one latent."""
+    if m.uses_mla:
+        return (m.kv_lora_rank + m.qk_rope_head_dim) * m.kv_bytes
+    return 2 * m.num_kv_heads * m.head_dim * m.kv_bytes  # type: ignore[operator]
+
+
+def kv_bytes_per_token_layer_gpu(m: ModelArch, tp: int) -> float:
+    """What one GPU of a TP group holds of it: its share of the KV heads (replicated when tp exceeds their number);
+    MLA's latent is held whole by every GPU."""
+    if m.uses_mla:
+        return kv_bytes_per_token_layer(m)
+    return 2 * kv_heads_per_gpu(m, tp) * m.head_dim * m.kv_bytes  # type: ignore[operator]
 
 
 def kv_heads_per_gpu(m: ModelArch, tp: int) -> int:
     """KV heads each GPU of a TP group holds; vLLM replicates KV heads when tp exceeds their number."""
-    return math.ceil(m.num_kv_heads / tp)
+    return math.ceil(m.num_kv_heads / tp)  # type: ignore[operator]
+
+
+def cached_tokens(m: ModelArch, tokens: float) -> float:
+    """Tokens an (average) layer keeps in its KV cache for a sequence of `tokens`: sliding-window layers keep only
+    the last sliding_window."""
+    if not m.sliding_window:
+        return tokens
+    share = m.sliding_layers_share
+    return (1 - share) * tokens + share * min(tokens, m.sliding_window)

@@ -60,21 +60,25 @@ class RooflineModel:
         m, w, b, t = model, workload, batch, tp
         inp, out = w.input_tokens, w.output_tokens
         layer_bytes = arch.layer_weight_gb(m) * 1e9 / t
-        layer_flops = 2 * arch.params_per_layer(m) / t  # per token
-        kv_token_gpu = 2 * arch.kv_heads_per_gpu(m, t) * m.head_dim * m.kv_bytes  # per token per layer per GPU
+        layer_flops = 2 * arch.active_params_per_layer(m) / t  # per token (MoE: the experts it is routed to)
+        kv_token_gpu = arch.kv_bytes_per_token_layer_gpu(m, t)  # per token per layer per GPU
         attn_width = m.num_heads * m.head_dim / t
         overhead = spec.layer_overhead_us * 1e-6
 
         # Prefill: B prompts of I tokens, processed in chunks of prefill_chunk_tokens.
         tokens = b * inp
         chunks = math.ceil(tokens / w.prefill_chunk_tokens)
-        prefill = (roofline_parts(tokens * layer_flops, chunks * layer_bytes, spec, m.precision)
-                   + attention_parts(b * 2 * inp * inp * attn_width, tokens * kv_token_gpu, spec))
+        chunk_tokens = min(tokens, w.prefill_chunk_tokens)
+        prefill = (roofline_parts(tokens * layer_flops, chunks * layer_bytes * arch.expert_weight_share_read(
+                       m, chunk_tokens), spec, m.precision)
+                   + attention_parts(b * 2 * inp * arch.cached_tokens(m, inp) * attn_width,
+                                     b * arch.cached_tokens(m, inp) * kv_token_gpu, spec))
         prefill_comm = 2 * allreduce_s(tokens * m.d_model * ACTIVATION_BYTES, t, spec) + chunks * overhead
 
         # Decode: one step for B sequences at the mean context length of the generation.
-        ctx = inp + (out - 1) / 2
-        decode = (roofline_parts(b * layer_flops, layer_bytes, spec, m.precision)
+        ctx = arch.cached_tokens(m, inp + (out - 1) / 2)
+        decode = (roofline_parts(b * layer_flops, layer_bytes * arch.expert_weight_share_read(m, b), spec,
+                                 m.precision)
                   + attention_parts(b * 4 * ctx * attn_width, b * ctx * kv_token_gpu, spec))
         decode_comm = 2 * allreduce_s(b * m.d_model * ACTIVATION_BYTES, t, spec)
 
@@ -96,7 +100,7 @@ class RooflineModel:
             step_s=spec.step_overhead_ms * 1e-3,
             layer_parts=layer_parts, head_parts=head_parts,
             weight_gb_per_layer=layer_bytes / 1e9,
-            kv_gb_per_layer=b * (inp + out) * kv_token_gpu / 1e9,
+            kv_gb_per_layer=b * arch.cached_tokens(m, inp + out) * kv_token_gpu / 1e9,
             embed_gb=arch.embedding_params(m) * m.weight_bytes / t / 1e9,
             # LM head weights (vLLM loads them even when tied) + fp32 logits
             head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,
