@@ -23,6 +23,7 @@ from solver.perf import register
 from solver.perf.base import StageProfile
 
 ALLREDUCE_LATENCY_S = 8e-6  # per ring hop; NCCL small-message latency on NVLink/PCIe
+GIB = 2**30 / 1e9  # GPUs sold as "80 GB" hold 80 GiB; every other figure here is in 10^9 bytes
 RUNTIME_RESERVE_GB = 0.5  # CUDA context, NCCL buffers and allocator slack outside the KV cache
 ACTIVATION_BYTES = 2
 
@@ -53,7 +54,7 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "3"  # bump whenever a prediction changes
+    version = "4"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile:
@@ -105,5 +106,5 @@ class RooflineModel:
             # LM head weights (vLLM loads them even when tied) + fp32 logits
             head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,
             fixed_gb=fixed_gb,
-            usable_gb=memory_gb * settings.gpu_memory_utilization,
+            usable_gb=memory_gb * GIB * settings.gpu_memory_utilization,
         )
