@@ -12,7 +12,7 @@ from pathlib import Path
 from solver.domain.errors import ConfigError
 from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec, InstanceType
 from solver.loaders.resources import bundled_dir
-from solver.loaders.tables import read_table
+from solver.loaders.tables import number, read_table
 
 CATALOG_ENV = "TOKENOP_GPU_CATALOG"
 TEXT_FIELDS = ("gpu_type", "interconnect")
@@ -29,15 +29,9 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
                             "and prices.csv.")[1]
 
 
-def _number(path: Path, row: int, field: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(path, f"'{text}' is not a number.", f"write '{field}' as a number.", row=row,
-                          field=field) from None
-    if not value >= 0 or value == float("inf"):
-        raise ConfigError(path, f"'{field}' is {text}.", f"make '{field}' a finite non-negative number.", row=row,
-                          field=field)
+def _required(path: Path, row: int, field: str, text: str) -> float:
+    value = number(path, row, field, text)
+    assert value is not None  # required: an empty cell raised
     return value
 
 
@@ -47,7 +41,7 @@ def _spec(path: Path, row_no: int, row: dict[str, str]) -> GpuSpec:
         if field not in row:
             raise ConfigError(path, f"column '{field}' is missing.", f"give gpus.csv the columns "
                               f"{', '.join(GpuSpec.model_fields)}.", row=1, field=field)
-        number = row[field] if field in TEXT_FIELDS else _number(path, row_no, field, row[field])
+        number = row[field] if field in TEXT_FIELDS else _required(path, row_no, field, row[field])
         values[field] = int(number) if info.annotation is int else number
     return GpuSpec.model_validate(values)
 
@@ -81,9 +75,9 @@ def load_instances(path: Path, aliases: dict[str, str]) -> dict[str, InstanceTyp
             raise ConfigError(path, f"unknown GPU type '{row.get('gpu_type')}'.", "use a gpu_type of gpus.csv.",
                               row=row_no, field="gpu_type")
         instance = InstanceType(provider=row["provider"].lower(), name=row["instance_name"], gpu_type=gpu,
-                                gpus=int(_number(path, row_no, "gpus", row["gpus"])),
-                                memory_gb=_number(path, row_no, "memory_gb", row["memory_gb"]),
-                                dollar_per_hour=_number(path, row_no, "dollar_per_hour", row["dollar_per_hour"]))
+                                gpus=int(_required(path, row_no, "gpus", row["gpus"])),
+                                memory_gb=_required(path, row_no, "memory_gb", row["memory_gb"]),
+                                dollar_per_hour=_required(path, row_no, "dollar_per_hour", row["dollar_per_hour"]))
         instances[instance.name.upper()] = instance
     return instances
 
@@ -94,7 +88,7 @@ def read_prices(path: Path, aliases: dict[str, str]) -> dict[str, dict[str, floa
     for row_no, row in _rows(path):
         key = aliases.get(row.get("gpu_type", "").upper())
         if key:
-            price = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""))
+            price = _required(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""))
             prices.setdefault(key, {})[row.get("provider", "").lower()] = price
     return prices
 
@@ -118,6 +112,6 @@ def apply_calibration(specs: dict[str, GpuSpec], aliases: dict[str, str], path: 
         key = aliases.get(row.get("gpu_type", "").upper())
         if key is None:
             continue
-        updates = {f: _number(path, row_no, f, row[f]) for f in CALIBRATED_FIELDS if row.get(f, "") != ""}
+        updates = {f: _required(path, row_no, f, row[f]) for f in CALIBRATED_FIELDS if row.get(f, "") != ""}
         out[key] = out[key].model_copy(update=updates)
     return out

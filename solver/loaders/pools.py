@@ -11,9 +11,7 @@ import numpy as np
 from solver.domain.errors import ConfigError
 from solver.domain.hardware import Catalog, Pool
 from solver.domain.workload import Settings
-from solver.loaders.tables import read_table
-
-MAX_POOL_VALUE = 1_000_000  # GPUs in one pool, GB per GPU, $/h: far above any real pool, checked before sizing
+from solver.loaders.tables import number, read_table
 
 
 def load_pools(path: Path, catalog: Catalog, provider: str) -> tuple[list[Pool], list[str]]:
@@ -32,7 +30,7 @@ def load_pools(path: Path, catalog: Catalog, provider: str) -> tuple[list[Pool],
     fallbacks: list[str] = []
     catalog_priced = kind == "gpu_type" and "dollar_per_hour" not in header
     for row_no, row in table:
-        count = int(_number(path, row_no, "count", row["count"], integer=True) or 0)
+        count = int(number(path, row_no, "count", row["count"], integer=True) or 0)
         if kind == "instance_name":
             pool = _instance_pool(path, row_no, row, count, catalog)
         else:
@@ -63,11 +61,11 @@ def _gpu_pool(path: Path, row_no: int, row: dict[str, str], count: int, catalog:
                           f"use one of {catalog.known_types()}, or add the type to {catalog.directory / 'gpus.csv'}.",
                           row=row_no, field="gpu_type")
     spec = catalog.specs[key]
-    memory = _number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=spec.memory_gb, positive=True)
+    memory = number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=spec.memory_gb, positive=True)
     listed = catalog.price(key, provider)
     fell_back = listed is None and provider != "lowest" and not row.get("dollar_per_hour")
-    price = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
-                    default=catalog.price(key, "lowest") if fell_back else listed)
+    price = number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
+                   default=catalog.price(key, "lowest") if fell_back else listed, optional=True)
     if price is None:
         raise ConfigError(path, f"no price for '{gpu}' in the catalog (provider '{provider}').",
                           "add a dollar_per_hour column value for this row, or a price to gpu_pools/prices.csv.",
@@ -84,34 +82,15 @@ def _instance_pool(path: Path, row_no: int, row: dict[str, str], count: int, cat
         raise ConfigError(path, f"unknown instance '{row['instance_name']}'.",
                           f"use one of {known}, or add it to {catalog.directory / 'instances.csv'}.", row=row_no,
                           field="instance_name")
-    per_instance = _number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
+    per_instance = number(path, row_no, "dollar_per_hour", row.get("dollar_per_hour", ""),
                            default=instance.dollar_per_hour)
     spec = catalog.specs[instance.gpu_type]
     return Pool(name=instance.name, gpu_type=instance.gpu_type, count=count * instance.gpus,
-                memory_gb=_number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=instance.memory_gb,
+                memory_gb=number(path, row_no, "memory_gb", row.get("memory_gb", ""), default=instance.memory_gb,
                                   positive=True),
                 dollar_per_hour=(per_instance or 0.0) / instance.gpus,
                 spec=spec.model_copy(update={"gpus_per_node": min(instance.gpus, spec.gpus_per_node)}),
                 instance=instance)
-
-
-def _number(path: Path, row: int, name: str, text: str, *, integer: bool = False, default: float | None = None,
-            positive: bool = False) -> float | None:
-    if text == "":
-        if default is None and name != "dollar_per_hour":
-            raise ConfigError(path, f"'{name}' is empty.", f"give '{name}' a value.", row=row, field=name)
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(path, f"'{text}' is not a number.", f"write '{name}' as a number.", row=row,
-                          field=name) from None
-    if (not math.isfinite(value) or value < 0 or (positive and value == 0) or (integer and not value.is_integer())
-            or value > MAX_POOL_VALUE):
-        kind = "a non-negative whole number" if integer else ("a positive number" if positive else "non-negative")
-        kind += " up to 1,000,000"
-        raise ConfigError(path, f"'{name}' is {text}.", f"make '{name}' {kind}.", row=row, field=name)
-    return value
 
 
 def read_bandwidth_matrix(path: Path, total_gpus: int) -> np.ndarray:

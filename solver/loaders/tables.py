@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from solver.domain.errors import ConfigError
@@ -36,3 +37,27 @@ def read_table(path: Path, fix_missing: str) -> tuple[list[str], list[tuple[int,
                               f"give each row the header's fields: {','.join(header)}.", row=number)
         rows.append((number, {key: (cells[i].strip() if i < len(cells) else "") for i, key in enumerate(header)}))
     return header, rows
+
+
+MAX_VALUE = 1_000_000  # GPUs in a pool, GB per GPU, $/h, TFLOPS: far above any real figure, checked before sizing
+
+
+def number(path: Path, row: int, name: str, text: str, *, integer: bool = False, positive: bool = False,
+           default: float | None = None, optional: bool = False) -> float | None:
+    """A numeric cell: finite, non-negative (positive, whole where asked) and at most 1,000,000. Empty gives
+    `default`, or None when `optional`, else an error naming the row and field."""
+    if text == "":
+        if default is None and not optional:
+            raise ConfigError(path, f"'{name}' is empty.", f"give '{name}' a value.", row=row, field=name)
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(path, f"'{text}' is not a number.", f"write '{name}' as a number.", row=row,
+                          field=name) from None
+    if (not math.isfinite(value) or value < 0 or (positive and value == 0) or (integer and not value.is_integer())
+            or value > MAX_VALUE):
+        kind = "a non-negative whole number" if integer else ("a positive number" if positive else "non-negative")
+        raise ConfigError(path, f"'{name}' is {text}.", f"make '{name}' {kind} up to 1,000,000.", row=row,
+                          field=name)
+    return value
