@@ -66,9 +66,6 @@ class Catalog(BaseModel):
     def instance(self, name: str) -> InstanceType | None:
         return self.instances.get(name.strip().upper())
 
-    def providers(self) -> list[str]:
-        return sorted({p for listed in self.prices.values() for p in listed})
-
     def canonical(self, name: str) -> str | None:
         return self.aliases.get(name.strip().upper())
 

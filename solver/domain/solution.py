@@ -108,6 +108,3 @@ class Solution(BaseModel):
     @property
     def gpus_per_node(self) -> dict[str, int]:
         return {pool.gpu_type: pool.spec.gpus_per_node for pool in self.pools}
-
-    def pool(self, name: str) -> Pool:
-        return next(p for p in self.pools if p.name == name)

@@ -56,7 +56,6 @@ class ArcSet(StageRoles):
     link_prefill_s: np.ndarray
     link_step_s: np.ndarray
     quantized: bool
-    generated_before_memory: int
 
     def __len__(self) -> int:
         return len(self.size)
@@ -153,5 +152,4 @@ def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize:
                      for row in scenario.bandwidth_gbps]).reshape(len(scenario.pools), len(scenario.pools), 3)
     return ArcSet(batch=batch, num_layers=m.num_layers, **arrays,
                   link_throughput=batch * w.output_tokens * (1 - s.headroom) / link[:, :, 0],
-                  link_prefill_s=link[:, :, 1], link_step_s=link[:, :, 2], quantized=quantize,
-                  generated_before_memory=len(layers) * len(options))
+                  link_prefill_s=link[:, :, 1], link_step_s=link[:, :, 2], quantized=quantize)
