@@ -3,9 +3,9 @@
 # Exits 1 when a placement changed, a $/M moved beyond the threshold or a point newly failed, so cron or a CI
 # scheduler can alert; the short diff.md is ready to paste into a chat or a ticket.
 #
-#   cron:  15 2 * * *  cd /srv/tokenop-solve && scripts/nightly_sweep.sh examples/nightly.yaml results/sweeps nightly
+#   cron:  15 2 * * *  cd /srv/tokenop-solve && scripts/nightly_sweep.sh configs/sweeps/nightly.yaml results/sweeps nightly
 set -uo pipefail
-spec=${1:-examples/nightly.yaml}
+spec=${1:-configs/sweeps/nightly.yaml}
 out=${2:-results/sweeps}
 name=${3:-nightly}
 bin=${TOKENOP:-tokenop-solve}
