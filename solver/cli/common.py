@@ -53,9 +53,6 @@ def parse_batch_sizes(text: str | None, option: str = "--batch-size") -> list[in
     return sizes
 
 
-LEGACY_SWITCHES = ("symmetry_breaking", "upper_bound", "tight_bigm", "flow_conservation")
-
-
 @dataclass
 class SolveRequest:
     """What the bare command and `plan` were asked: the scenario, the overrides and the older solver's flags."""

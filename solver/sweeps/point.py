@@ -15,8 +15,6 @@ from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
 from solver.sweeps.spec import Point
 
-SOLVED = ("optimal", "feasible", "time_limit")
-
 
 def data_hash(point: Point) -> str:
     """What a point's answer depends on besides its inputs: the catalog, the scenario's files, a prices or pool

@@ -43,12 +43,13 @@ class SweepRun:
 def plan_sweep(spec: SweepSpec, spec_folder: Path, output: Path, run_date: str | None = None) -> SweepRun:
     """The points of `spec` (resolved against its folder), their keys, and which of them this night has done."""
     store = SweepStore(output, spec.name, run_date or dt.date.today().isoformat())
-    hashes: dict[str, str] = {}
+    hashes: dict[tuple[str, str | None, str | None], str] = {}  # the files a point depends on, hashed once
     points = []
     for point in spec.points(spec_folder):
-        if point.scenario not in hashes or point.prices or point.gpu_pool:
-            hashes[point.scenario] = data_hash(point)
-        points.append((point, point.key(hashes[point.scenario]), hashes[point.scenario]))
+        files = (point.scenario, point.prices, point.gpu_pool)
+        if files not in hashes:
+            hashes[files] = data_hash(point)
+        points.append((point, point.key(hashes[files]), hashes[files]))
     return SweepRun(spec, store, points, store.done_keys() & {k for _, k, _ in points})
 
 
