@@ -63,10 +63,11 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_siz
                     batch_sizes=parse_batch_sizes(batch_sizes) or [1])
     if gpu_memory_utilization:
         settings = settings.model_copy(update={"gpu_memory_utilization": gpu_memory_utilization})
-    rows = [point_row(model, load_catalog(), gpu, tp, pp, b, work, settings, precision, perf)
+    catalog = load_catalog()
+    rows = [point_row(model, catalog, gpu, tp, pp, b, work, settings, precision, perf)
             for b in work.batch_sizes]
     model = model.model_copy(update={"precision": precision}) if precision else model
-    spec = load_catalog().spec(gpu)
+    spec = catalog.spec(gpu)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
