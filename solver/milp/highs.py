@@ -96,7 +96,7 @@ class HighsSession:
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         self.first.clear()
-        h.clearSolver()
+        h.clearSolver()  # without it, presolve reuses what it derived from the bounds of the last solve (wrong optima)
         start = time.perf_counter()
         if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
             raise UserError("HiGHS refused to solve (its log says why when run with -v). Fix: rerun with -v, or "
