@@ -18,6 +18,7 @@ from solver.domain.choices import BACKENDS, DEFAULT_PERF_MODEL, METHODS
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
 SUBCOMMANDS = {
+    "capacity": ("solver.cli.capacity", "capacity", "Cheapest fleet for a demand and SLOs, checked by simulation."),
     "predict": ("solver.cli.predict", "predict", "Predict tok/s, latency and memory of a model on TP x PP GPUs."),
     "plan": ("solver.cli.plan", "plan", "Write the vLLM launch (launch.sh, plan.json) of the best placement."),
     "validate": ("solver.cli.validate", "validate", "Launch vLLM with a solution's layout, benchmark it, compare."),

@@ -79,7 +79,8 @@ class Deployment:
                  else settings.inter_node_bandwidth_gbps for i in range(pp - 1)]
         return cls(model, workload, settings, stages, {pool.name: pool}, links, requests_in_flight)
 
-    def _profiles(self, perf: PerformanceModel, batch: int) -> list[StageProfile]:
+    def profiles(self, perf: PerformanceModel, batch: int) -> list[StageProfile]:
+        """Each stage's profile with `batch` requests per stage (micro-batch)."""
         return [perf.stage_profile(self.model, self.workload, self.pools[s.pool].spec, self.pools[s.pool].memory_gb,
                                    s.tp, batch, self.settings) for s in self.stages]
 
@@ -88,7 +89,7 @@ class Deployment:
         throughput = in flight x O / (P x the slowest stage's time for one micro-batch); `headroom` derates it."""
         pp = len(self.stages)
         layers = [s.layers for s in self.stages]
-        full = self._profiles(perf, self.requests_in_flight)
+        full = self.profiles(perf, self.requests_in_flight)
         memory = [p.memory_gb(n, i == 0, i == pp - 1) for i, (n, p) in enumerate(zip(layers, full))]
         fits = all(m <= p.usable_gb for m, p in zip(memory, full))
         in_flight = self.requests_in_flight if fits else max_concurrency(layers, full, self.requests_in_flight)
@@ -109,11 +110,11 @@ class Deployment:
         m, w = self.model, self.workload
         last = len(self.stages) - 1
         layers = [s.layers for s in self.stages]
-        full = self._profiles(perf, batch)
+        full = self.profiles(perf, batch)
         memory = [p.memory_gb(n, i == 0, i == last) for i, (n, p) in enumerate(zip(layers, full))]
         fits = all(mem <= p.usable_gb for mem, p in zip(memory, full))
         concurrency = batch if fits else max_concurrency(layers, full, batch)
-        active = full if concurrency in (batch, 0) else self._profiles(perf, concurrency)
+        active = full if concurrency in (batch, 0) else self.profiles(perf, concurrency)
         # Continuous batching keeps the KV cache full: requests flow through at the rate of `concurrency` in
         # flight, so the batch takes batch / concurrency "waves" (fractional; whole waves under-predicted vLLM).
         waves = batch / concurrency if concurrency else math.inf

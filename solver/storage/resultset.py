@@ -23,7 +23,7 @@ class ResultSet:
 
     def __init__(self, directory: Path):
         self.directory = Path(directory).absolute()
-        self.files: dict[str, tuple[str, int]] = {}
+        self.files: dict[str, tuple[str | bytes, int]] = {}
         self.lock = self._acquire()
 
     def _acquire(self) -> int:
@@ -49,8 +49,9 @@ class ResultSet:
                             "--output.") from None
         return lock
 
-    def add(self, name: str, text: str, executable: bool = False) -> Path:
-        self.files[name] = (text, 0o777 if executable else 0o666)
+    def add(self, name: str, content: str | bytes, executable: bool = False) -> Path:
+        """Stage a file (text, or bytes such as a PNG); it lands with the others when the block completes."""
+        self.files[name] = (content, 0o777 if executable else 0o666)
         return self.directory / name
 
     def __enter__(self) -> ResultSet:
@@ -70,10 +71,10 @@ class ResultSet:
         os.umask(umask)
         staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.new-"))
         try:
-            for name, (text, mode) in self.files.items():
+            for name, (content, mode) in self.files.items():
                 path = staging / name
-                with open(path, "w") as handle:
-                    handle.write(text)
+                with open(path, "wb") as handle:
+                    handle.write(content.encode() if isinstance(content, str) else content)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.chmod(path, mode & ~umask)

@@ -4,16 +4,14 @@ each point as it finishes; finished points of an earlier, interrupted run are sk
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from solver.domain.errors import UserError
+from solver.search.parallel import run_parallel
 from solver.sweeps.point import data_hash, solve_point
 from solver.sweeps.spec import Point, SweepSpec
 from solver.sweeps.store import SweepStore
@@ -53,35 +51,16 @@ def plan_sweep(spec: SweepSpec, spec_folder: Path, output: Path, run_date: str |
     return SweepRun(spec, store, points, store.done_keys() & {k for _, k, _ in points})
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them and keeps what finished."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def run_local(run: SweepRun, workers: int | None = None) -> Iterator[dict[str, Any]]:
-    """Solve the points still to do on a local process pool; yield each row as it is stored."""
+    """Solve the points still to do on a local process pool; yield each row as it is stored. A point cut short by
+    Ctrl-C is simply not written and runs again on resume."""
     todo = run.todo
     if not todo:
         return
-    context = multiprocessing.get_context("spawn")  # no forked solver threads
+    tasks = [(p.model_dump(), key, digest, run.store.run_date) for p, key, digest in todo]
     size = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    with ProcessPoolExecutor(size, mp_context=context, initializer=_ignore_sigint) as pool:
-        pending = {pool.submit(solve_point, p.model_dump(), key, digest, run.store.run_date): key
-                   for p, key, digest in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    pending.pop(future)
-                    yield _stored(run, future.result())
-        except BaseException:
-            # Stop at once: cancel what has not started and end the running workers (the executor has no public
-            # way to stop a running task); their points are simply not written and run again on resume.
-            workers_running = list((pool._processes or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in workers_running:
-                process.terminate()
-            raise
+    for _, row in run_parallel(solve_point, tasks, size):
+        yield _stored(run, row)
 
 
 def run_ray(run: SweepRun, address: str | None = None) -> Iterator[dict[str, Any]]:
