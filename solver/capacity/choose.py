@@ -48,7 +48,8 @@ def to_fleet(candidates: Candidates, inputs: FleetInputs, result: FleetResult) -
         utilisation = load / result.counts[t]
         routed_to = [k for k in range(len(candidates.buckets)) if routed[k] > 1e-12]
         points = load_points([Stream(candidates.service[(int(t), k)], candidates.buckets[k].input_tokens,
-                                     candidates.buckets[k].output_tokens, routed[k] / result.counts[t])
+                                     candidates.buckets[k].output_tokens, routed[k] / result.counts[t],
+                                     candidates.buckets[k].longest_prompt)
                               for k in routed_to], candidates.slo.percentile)
         ttft, tpot = [math.nan] * len(candidates.buckets), [math.nan] * len(candidates.buckets)
         for k, point in zip(routed_to, points):

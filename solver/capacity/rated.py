@@ -66,7 +66,8 @@ def rate_layouts(scenario: Scenario, layouts: list[Layout], buckets: list[Bucket
             shaped = bucket_scenario(scenario, bucket, 1, slo)
             st = service_times(Deployment.of_stages(shaped, stages, seqs), perf, seqs)
             service[(t, k)] = st
-            rates.append(max_rate(st, bucket.input_tokens, bucket.output_tokens, slo) if st.max_seqs else 0.0)
+            rates.append(max_rate(st, bucket.input_tokens, bucket.output_tokens, slo, bucket.longest_prompt)
+                         if st.max_seqs else 0.0)
         types.append(ReplicaType(
             name=f"R{t + 1}", stages=stages, dollar_per_hour=hourly_cost(stages, pools), gpus=used,
             instances={p: pools[p].instances_for(g) for p, g in used.items() if pools[p].instance},

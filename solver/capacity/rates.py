@@ -10,7 +10,8 @@ A replica receiving Poisson streams lam_b of request shapes b (prompt I_b, outpu
   positive with probability u and then about exponential with mean E[S^2] / (2 E[S] (1 - u)) (Pollaczek-Khinchine
   divided by u); so wait_q = that mean x ln(u / (1 - q)) when u > 1 - q. Long prompts mixed with short ones raise
   E[S^2] / E[S]: the short requests' TTFT suffers, as in vLLM's first-come-first-served prefill;
-- TTFT_q = I p_lat + decode_step(n_q) + wait_q, TPOT_q = decode_step(n_q) / (1 - u).
+- TTFT_q = I p_lat + 2 decode_step(n_q) + wait_q: the step under way when it arrives, then its own step;
+- TPOT_q = decode_step(n_q) + (prompts arriving during its stay, at their q-quantile) x their prefill / O_b.
 The largest lam of one shape meeting both SLOs is found by bisection (every term grows with lam); the fleet MILP
 treats a replica's buckets as shares of its time (Mélange's assumption), and the simulator (capacity/simulate.py)
 checks the mix.
@@ -40,12 +41,14 @@ class LoadPoint:
 
 @dataclass(frozen=True)
 class Stream:
-    """Requests of one shape arriving at a replica: its step times for that shape and the rate."""
+    """Requests of one shape arriving at a replica: its step times for that shape and the rate; the TTFT
+    percentile is planned for prompts of `longest_prompt` tokens (default: input_tokens)."""
 
     service: ServiceTimes
     input_tokens: int
     output_tokens: int
     rate: float
+    longest_prompt: int = 0
 
 
 def load_points(streams: list[Stream], percentile: int) -> list[LoadPoint]:
@@ -71,23 +74,37 @@ def load_points(streams: list[Stream], percentile: int) -> list[LoadPoint]:
         running = updated
     at_q = max(float(poisson.ppf(q, running)), 1.0)
     decode = step(at_q)
+    tpot = step(running) / (1 - u)
     wait = 0.0
     if u > 1 - q:
         # E[S^2] / E[S] = sum lam S^2 / sum lam S, and sum lam S = u
         second = sum(s.rate * (s.input_tokens * s.service.prefill_s_per_token) ** 2 for s in streams)
         wait = second / u / (2 * (1 - u)) * math.log(u / (1 - q))
-    return [LoadPoint(s.input_tokens * s.service.prefill_latency_s_per_token + decode + wait, decode / (1 - u),
-                      at_q <= cap) for s in streams]
+    prompt_s = u / total  # prefill seconds of an average arriving prompt
+    points = []
+    for s in streams:
+        # TPOT at q: the decode steps at n_q plus the prompts that arrive while the request decodes, at their
+        # q-quantile (Poisson over its stay of O x mean TPOT), spread over its O tokens
+        life = s.output_tokens * tpot
+        arrivals = float(poisson.ppf(q, total * life))
+        tpot_q = decode + arrivals * prompt_s / s.output_tokens
+        # TTFT at q: the step under way, then its own step (a decode step plus its prompt), after the prompts
+        # queued ahead of it
+        prompt = max(s.longest_prompt, s.input_tokens)
+        ttft_q = prompt * s.service.prefill_latency_s_per_token + 2 * decode + wait
+        points.append(LoadPoint(ttft_q, max(tpot_q, tpot), at_q <= cap))
+    return points
 
 
 def meets(point: LoadPoint, slo: Slo) -> bool:
     return point.fits and point.ttft_s * 1e3 <= slo.ttft_ms and point.tpot_s * 1e3 <= slo.tpot_ms
 
 
-def max_rate(st: ServiceTimes, input_tokens: int, output_tokens: int, slo: Slo) -> float:
+def max_rate(st: ServiceTimes, input_tokens: int, output_tokens: int, slo: Slo, longest_prompt: int = 0) -> float:
     """Requests/s of one shape that one replica serves within `slo` (0: not even a trickle meets it)."""
     def ok(rate: float) -> bool:
-        return meets(load_points([Stream(st, input_tokens, output_tokens, rate)], slo.percentile)[0], slo)
+        stream = Stream(st, input_tokens, output_tokens, rate, longest_prompt)
+        return meets(load_points([stream], slo.percentile)[0], slo)
 
     tiny = 1e-9
     if st.max_seqs < 1 or not ok(tiny):

@@ -13,7 +13,7 @@ from solver.capacity.candidates import LayoutCache
 from solver.capacity.choose import SIMULATED_REQUESTS, plan_and_check, plan_capacity
 from solver.capacity.rated import prepare
 from solver.domain.capacity import CapacityPlan, RequestMix, Slo
-from solver.domain.errors import UserError
+from solver.domain.errors import InfeasibleError, UserError
 from solver.domain.scenario import Scenario
 from solver.loaders.workload_mix import fixed_mix, load_mix, resolve_workload
 
@@ -145,15 +145,23 @@ def run_capacity(request: CapacityRequest, progress: Callable[[str], None] | Non
     time_limit = request.time_limit or scenario.settings.time_limit_seconds
     candidates = prepare(scenario, mix.buckets, slo, request.perf_model, request.backend, time_limit,
                          workers=request.workers, cache=LayoutCache(), progress=progress)
-    plans = []
+    plans: list[CapacityPlan] = []
     for i, demand in enumerate(demands, start=1):
         if progress:
             progress(f"fleet for {demand:g} requests/s ({i} of {len(demands)})")
-        if request.no_simulate:
-            plan = plan_capacity(candidates, demand, request.months, request.backend, time_limit)
-        else:
-            plan = plan_and_check(candidates, demand, request.months, request.backend, time_limit, mix,
-                                  request.sim_requests, request.seed)
+        try:
+            if request.no_simulate:
+                plan = plan_capacity(candidates, demand, request.months, request.backend, time_limit)
+            else:
+                plan = plan_and_check(candidates, demand, request.months, request.backend, time_limit, mix,
+                                      request.sim_requests, request.seed)
+        except InfeasibleError as exc:
+            if not plans:
+                raise
+            # demand only grows along a range: what the pools cannot serve here they cannot serve further on
+            plans[-1].warnings.append(f"the range stops at {plans[-1].demand_rps:g} requests/s: at {demand:g} "
+                                      f"requests/s {exc}")
+            break
         plan.warnings = scenario.warnings + plan.warnings
         plans.append(plan)
     return plans

@@ -173,8 +173,10 @@ def _summarise(made: list[_Request], groups: list[ReplicaGroup], buckets: int, r
         ttft = np.array([(r.first_token - r.arrival) * 1e3 for r in subset])
         tpot = np.array([(r.done - r.first_token) * 1e3 / (r.output - 1) for r in subset if r.output > 1])
         pick = (lambda values, q: float(np.percentile(values, q)) if len(values) else math.nan)
+        mean = (lambda values: float(np.mean(values)) if len(values) else math.nan)
         return Latencies(ttft_ms={q: pick(ttft, q) for q in PERCENTILES},
-                         tpot_ms={q: pick(tpot, q) for q in PERCENTILES}, requests=len(subset))
+                         tpot_ms={q: pick(tpot, q) for q in PERCENTILES}, mean_ttft_ms=mean(ttft),
+                         mean_tpot_ms=mean(tpot), requests=len(subset))
 
     overall = latencies(measured)
     q = slo.percentile

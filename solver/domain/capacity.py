@@ -24,6 +24,12 @@ class Bucket(BaseModel):
     input_tokens: int = Field(gt=0)
     output_tokens: int = Field(gt=0)
     share: float = Field(gt=0, le=1, description="fraction of all requests")
+    longest_input_tokens: int = Field(default=0, ge=0, description="its longest prompt (0: input_tokens); the "
+                                                                   "latency percentiles are planned for it")
+
+    @property
+    def longest_prompt(self) -> int:
+        return max(self.longest_input_tokens, self.input_tokens)
 
 
 @dataclass(frozen=True)
@@ -139,11 +145,13 @@ class Fleet(BaseModel):
 
 
 class Latencies(BaseModel):
-    """Percentiles of TTFT and TPOT in ms, by percentile (50, 90, 99)."""
+    """TTFT and TPOT in ms: by percentile (50, 90, 99) and their means."""
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
     ttft_ms: dict[int, float]
     tpot_ms: dict[int, float]
+    mean_ttft_ms: float
+    mean_tpot_ms: float
     requests: int = Field(ge=0)
 
 

@@ -118,6 +118,8 @@ def render_curve(plans: list[CapacityPlan], console: Console) -> None:
                       *savings, ("* " if row["mix_changed"] else "") + row["fleet"], slo)
     console.print(table)
     console.print("* the replica types in the fleet change at this demand", highlight=False)
+    for warning in dict.fromkeys(w for plan in plans for w in plan.warnings):  # each distinct note once
+        console.print(f"[yellow]note:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def curve_png(plans: list[CapacityPlan]) -> bytes:

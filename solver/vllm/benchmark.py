@@ -20,18 +20,27 @@ BENCH_SNIPPET = ("import argparse, sys\nfrom vllm.benchmarks import serve\nparse
 
 def run_benchmark(python: str, base_url: str, model: str, tokenizer: str, solution: Solution, requests: int,
                   num_prompts: int, out_dir: Path, metadata: dict[str, str], progress: Callable[[str], None]) -> dict:
-    """vLLM's serving benchmark on the random dataset with the plan's concurrency and lengths (ignore_eos, so
-    every request generates exactly output_tokens); returns its result JSON."""
-    result = out_dir / "bench_result.json"
-    log = out_dir / "bench.log"
+    """vLLM's serving benchmark with the plan's concurrency and request shape; returns its result JSON."""
+    progress(f"benchmarking {num_prompts} requests at concurrency {requests} ...")
+    return serving_benchmark(python, base_url, model, tokenizer, solution.workload.input_tokens,
+                             solution.workload.output_tokens, num_prompts, out_dir,
+                             ["--max-concurrency", str(requests), "--metadata", *(f"{k}={v}" for k, v in
+                                                                                   metadata.items())])
+
+
+def serving_benchmark(python: str, base_url: str, model: str, tokenizer: str, input_tokens: int, output_tokens: int,
+                      num_prompts: int, out_dir: Path, extra: list[str], name: str = "bench") -> dict:
+    """vLLM's serving benchmark on the random dataset (ignore_eos, so every request generates exactly
+    output_tokens) with `extra` arguments (--max-concurrency N for a closed loop, --request-rate R for Poisson
+    arrivals); TTFT and TPOT percentiles 50/90/99 are reported. Returns its result JSON."""
+    result = out_dir / f"{name}_result.json"
+    log = out_dir / f"{name}.log"
     result.unlink(missing_ok=True)
     args = ["--backend", "vllm", "--base-url", base_url, "--model", model, "--tokenizer", tokenizer,
-            "--dataset-name", "random", "--random-input-len", str(solution.workload.input_tokens),
-            "--random-output-len", str(solution.workload.output_tokens), "--num-prompts", str(num_prompts),
-            "--max-concurrency", str(requests), "--ignore-eos", "--save-result",
-            "--result-dir", str(out_dir), "--result-filename", result.name,
-            "--metadata", *(f"{k}={v}" for k, v in metadata.items())]
-    progress(f"benchmarking {num_prompts} requests at concurrency {requests} ...")
+            "--dataset-name", "random", "--random-input-len", str(input_tokens),
+            "--random-output-len", str(output_tokens), "--num-prompts", str(num_prompts), "--ignore-eos",
+            "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,90,99",
+            "--save-result", "--result-dir", str(out_dir), "--result-filename", result.name, *extra]
     with open(log, "w") as handle:
         done = subprocess.run([python, "-c", BENCH_SNIPPET, *args], stdout=handle, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
