@@ -43,10 +43,10 @@ def shared_runs() -> float:
     start = time.perf_counter()
     scenario = load_scenario("medium")
     mix = load_mix(resolve_workload("chat-mix"))
-    cache = LayoutCache()
-    for ttft, tpot in SLO_LEVELS:
-        candidates = prepare(scenario, mix.buckets, Slo(ttft_ms=ttft, tpot_ms=tpot), cache=cache)
-        plan_and_check(candidates, DEMAND_RPS, mix=mix)
+    with LayoutCache() as cache:
+        for ttft, tpot in SLO_LEVELS:
+            candidates = prepare(scenario, mix.buckets, Slo(ttft_ms=ttft, tpot_ms=tpot), cache=cache)
+            plan_and_check(candidates, DEMAND_RPS, mix=mix)
     return time.perf_counter() - start
 
 

@@ -3,7 +3,7 @@ with --load-format dummy): the same Poisson arrival rate and request shape, TTFT
 Writes results/capacity/simulator_vs_vllm.json (with the vLLM version and every benchmark's raw result beside it)
 and prints the table. Needs `make install-vllm`. Asserts nothing.
 
-    python scripts/crosscheck_simulator.py [--rate 2] [--requests 200] [--max-num-seqs 8]
+    python scripts/crosscheck_simulator.py [--rate 1.5] [--requests 200] [--max-num-seqs 8]
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from solver.vllm.crosscheck import cross_check  # noqa: E402
-from tests.tiny_llama import ARCH, write_tiny_llama  # noqa: E402
+from tests.tiny_llama import write_tiny_llama  # noqa: E402
+
+# A small random-weight Llama (~150M parameters): big enough that engine steps, not vLLM's HTTP front end, set the
+# latencies on CPU, small enough to serve on two cores.
+MODEL = {"hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 4,
+         "head_dim": 64, "num_hidden_layers": 8}
 
 
 def free_port() -> int:
@@ -30,17 +35,17 @@ def free_port() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=float, default=2.0, help="requests/s (Poisson)")
+    parser.add_argument("--rate", type=float, default=1.5, help="requests/s (Poisson)")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--max-num-seqs", type=int, default=8)
     parser.add_argument("--input-tokens", type=int, default=256)
-    parser.add_argument("--output-tokens", type=int, default=32)
+    parser.add_argument("--output-tokens", type=int, default=64)
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "capacity")
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    model = write_tiny_llama(Path(tempfile.mkdtemp()) / "model")
-    result = cross_check(str(model), ARCH["num_hidden_layers"], args.input_tokens, args.output_tokens,
+    model = write_tiny_llama(Path(tempfile.mkdtemp()) / "model", MODEL)
+    result = cross_check(str(model), MODEL["num_hidden_layers"], args.input_tokens, args.output_tokens,
                          args.max_num_seqs, args.rate, args.requests, args.output, sys.executable, free_port(),
                          ["--load-format", "dummy"], lambda line: print(line, file=sys.stderr))
     (args.output / "simulator_vs_vllm.json").write_text(result.to_json() + "\n")

@@ -11,7 +11,9 @@ ARCH = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, 
         "head_dim": 64, "num_hidden_layers": 2}
 
 
-def write_tiny_llama(directory: Path) -> Path:
+def write_tiny_llama(directory: Path, arch: dict | None = None) -> Path:
+    """The model folder; `arch` overrides ARCH's dimensions (a larger model makes engine steps, not the HTTP
+    front end, dominate the timings)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -26,7 +28,7 @@ def write_tiny_llama(directory: Path) -> Path:
     files = {
         "tokenizer_config.json": {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>",
                                   "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": 4096},
-        "config.json": {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **ARCH,
+        "config.json": {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **ARCH, **(arch or {}),
                         "vocab_size": tokenizer.get_vocab_size(), "max_position_embeddings": 4096,
                         "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "torch_dtype": "bfloat16", "bos_token_id": 1,
                         "eos_token_id": 2, "tie_word_embeddings": False},

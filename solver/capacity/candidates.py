@@ -17,13 +17,14 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from solver.domain.capacity import Bucket, Slo
 from solver.domain.placement import Placement, Stage
 from solver.domain.scenario import Scenario
 from solver.perf import get_model
-from solver.search.parallel import run_parallel
+from solver.search.parallel import run_parallel, worker_pool
 from solver.search.solve import solve as search_solve
 
 BATCH_LADDER = (1, 4, 16, 64, 256)
@@ -54,10 +55,25 @@ class Searched:
 
 @dataclass
 class LayoutCache:
-    """Searches by (prompt, output, batch, SLO): a second SLO level or demand reuses every search it can."""
+    """Searches by (prompt, output, batch, SLO): a second SLO level or demand reuses every search it can, and the
+    worker processes stay up between them (`with LayoutCache() as cache:` closes them)."""
 
     searched: dict[tuple, Searched] = field(default_factory=dict)
     searches: int = 0
+    pool: ProcessPoolExecutor | None = None
+
+    def workers(self, size: int) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool = worker_pool(size)
+        return self.pool
+
+    def __enter__(self) -> LayoutCache:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
 
 
 def bucket_scenario(scenario: Scenario, bucket: Bucket, batch: int, slo: Slo) -> Scenario:
@@ -92,7 +108,10 @@ def generate_layouts(scenario: Scenario, buckets: list[Bucket], slo: Slo, perf_m
                      ) -> tuple[list[Layout], str]:
     """Distinct pipelines over every bucket and batch size of `ladder`, and one line saying how they were found
     (and whether a time limit cut the search short). Searches run on `workers` processes (default: the cores)."""
-    cache = cache or LayoutCache()
+    if cache is None:
+        with LayoutCache() as own:
+            return generate_layouts(scenario, buckets, slo, perf_model, backend, time_limit, ladder, workers, own,
+                                    progress)
     deadline = time.time() + time_limit
     pairs = [(bucket, batch) for bucket in buckets for batch in ladder]
     _run(scenario, [(b, n, NO_SLO) for b, n in pairs], perf_model, backend, deadline, workers, cache, progress)
@@ -137,7 +156,9 @@ def _run(scenario: Scenario, todo: list[tuple[Bucket, int, Slo]], perf_model: st
     if size > 1:  # one solver thread per worker: the workers already use the cores
         scenario = replace(scenario, settings=scenario.settings.model_copy(update={"threads": 1}))
     tasks = [(bucket_scenario(scenario, b, n, slo), perf_model, backend, deadline) for b, n, slo in todo]
-    for done, (i, result) in enumerate(run_parallel(search_layout, tasks, size, in_process=size <= 1), start=1):
+    pool = cache.workers(workers or os.cpu_count() or 1) if size > 1 else None
+    for done, (i, result) in enumerate(run_parallel(search_layout, tasks, size, in_process=size <= 1, pool=pool),
+                                       start=1):
         if not (result.cut and result.best is None):  # a search the deadline stopped early is not an answer
             cache.searched[_key(*todo[i])] = result
         cache.searches += 1

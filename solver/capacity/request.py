@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from solver.api import load_scenario
-from solver.capacity.candidates import LayoutCache
 from solver.capacity.choose import SIMULATED_REQUESTS, plan_and_check, plan_capacity
 from solver.capacity.rated import prepare
 from solver.domain.capacity import CapacityPlan, RequestMix, Slo
@@ -144,7 +143,7 @@ def run_capacity(request: CapacityRequest, progress: Callable[[str], None] | Non
     slo = request.slo(scenario)
     time_limit = request.time_limit or scenario.settings.time_limit_seconds
     candidates = prepare(scenario, mix.buckets, slo, request.perf_model, request.backend, time_limit,
-                         workers=request.workers, cache=LayoutCache(), progress=progress)
+                         workers=request.workers, progress=progress)
     plans: list[CapacityPlan] = []
     for i, demand in enumerate(demands, start=1):
         if progress:

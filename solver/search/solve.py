@@ -151,7 +151,13 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
             best = here
     compare = compare and not run.time_limited  # a cut search's "optimum" would only be an incumbent
     exact_best = _exact_baseline(scenario, searched, method, perf, replicas) if compare else None
-    homogeneous = _best_homogeneous(scenario, best.pm, run, perf, replicas) if compare and best else None
+    homogeneous = None
+    if compare and best:
+        chosen = best.entry.placement
+        single_pool = chosen is not None and len({stage.pool for stage in chosen.stages}) == 1
+        # The $/token optimum on one pool is also the best plan using one pool only: no search needed.
+        homogeneous = chosen if method == "exact" and single_pool else _best_homogeneous(scenario, best.pm, run,
+                                                                                         perf, replicas)
     if run.time_limited:
         exact_best = homogeneous = None
     return Outcome(method=method, backend=run.backend, placement=best.entry.placement if best else None,

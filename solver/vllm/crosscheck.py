@@ -37,6 +37,7 @@ class CrossCheck:
     output_tokens: int
     max_num_seqs: int
     requests: int
+    server_command: str
     step_times: dict[str, float]
     measured: dict[str, float]
     simulated: dict[str, float]
@@ -89,8 +90,9 @@ def cross_check(model_dir: str, num_layers: int, input_tokens: int, output_token
                                   max_num_seqs, prefill_per_token, max_num_seqs)
     sim = simulate([ReplicaGroup(1, [service], max_num_seqs, 10**9, [1.0])], [1.0],
                    [np.array([[input_tokens, output_tokens]])], rate_rps, Slo(), SIMULATED_REQUESTS, seed, chunk)
-    return CrossCheck(vllm_version(python), rate_rps, input_tokens, output_tokens, max_num_seqs, requests,
-                      {"decode_step_1_ms": service.decode_s[0] * 1e3,
-                       f"decode_step_{max_num_seqs}_ms": service.decode_s[1] * 1e3,
+    command = (out_dir / "server.log").read_text().splitlines()[0].removeprefix("$ ")
+    return CrossCheck(vllm_version(python), rate_rps, input_tokens, output_tokens, max_num_seqs, requests, command,
+                      {"decode_step_1_ms": float(service.decode_s[0]) * 1e3,
+                       f"decode_step_{max_num_seqs}_ms": float(service.decode_s[1]) * 1e3,
                        "prefill_ms_per_token": prefill_per_token * 1e3},
                       _figures(measured), _simulated(sim.all_requests, sim.achieved_rps))
