@@ -19,6 +19,8 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from solver.domain.capacity import CapacityPlan
+
 from solver.domain.choices import DEFAULT_METHOD, DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError
 from solver.domain.hardware import Catalog
@@ -139,3 +141,14 @@ def sweep(spec_file: str | Path, output: str | Path, workers: int | None = None,
     run = plan_sweep(spec, Path(spec_file).parent, Path(output), run_date)
     path = execute(run, workers, use_ray, ray_address)
     return pd.read_parquet(path) if path and path.is_file() else pd.DataFrame()
+
+
+def capacity(config_dir: str | Path, demand_rps: float | str, workload: str | Path | None = None,
+             **options: object) -> list[CapacityPlan]:
+    """The cheapest fleet for a demand (requests/s, or a range 'FROM:TO:STEP'), one CapacityPlan per demand, as
+    `tokenop-solve capacity` plans it; `options` are its other options by their Python names (ttft_slo_ms=2000,
+    tpot_slo_ms=60, slo_percentile="99", price_scale=("H100=0.8",), months=12, no_simulate=True, ...)."""
+    from solver.capacity.request import CapacityRequest, run_capacity
+
+    return run_capacity(CapacityRequest(config_dir=str(config_dir), demand_rps=str(demand_rps),
+                                        workload=str(workload) if workload else None, **options))  # type: ignore[arg-type]

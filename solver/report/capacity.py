@@ -135,11 +135,12 @@ def curve_png(plans: list[CapacityPlan]) -> bytes:
     ax.step(frame["demand_rps"], frame["dollar_per_month"], where="post", marker="o", label="cheapest fleet")
     for column, style in (("best single GPU type $/month", "--"), ("identical pipelines $/month", ":")):
         if column in frame:
-            ax.step(frame["demand_rps"], frame[column], where="post", linestyle=style, label=column[:-9])
+            ax.step(frame["demand_rps"], frame[column], where="post", linestyle=style,
+                    label=column.removesuffix(" $/month"))
     for _, row in frame[frame["mix_changed"]].iterrows():
         ax.axvline(row["demand_rps"], color="grey", linewidth=0.8, linestyle="--")
-        ax.annotate(row["fleet"], (row["demand_rps"], row["dollar_per_month"]), fontsize=7, rotation=90,
-                    va="bottom", ha="right")
+        ax.text(row["demand_rps"], 0.02, row["fleet"], transform=ax.get_xaxis_transform(), fontsize=7,
+                rotation=90, va="bottom", ha="right")
     ax.set_xlabel("demand (requests/s)")
     ax.set_ylabel("$/month")
     ax.set_title("Fleet cost against demand (dashed lines: the fleet's replica types change)")
