@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -19,18 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from solver.vllm.crosscheck import cross_check  # noqa: E402
-from tests.tiny_llama import write_tiny_llama  # noqa: E402
-
-# A small random-weight Llama (~150M parameters): big enough that engine steps, not vLLM's HTTP front end, set the
-# latencies on CPU, small enough to serve on two cores.
-MODEL = {"hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 4,
-         "head_dim": 64, "num_hidden_layers": 8}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.tiny_llama import SMALL_ARCH, free_port, write_tiny_llama  # noqa: E402
 
 
 def main() -> None:
@@ -44,8 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    model = write_tiny_llama(Path(tempfile.mkdtemp()) / "model", MODEL)
-    result = cross_check(str(model), MODEL["num_hidden_layers"], args.input_tokens, args.output_tokens,
+    model = write_tiny_llama(Path(tempfile.mkdtemp()) / "model", SMALL_ARCH)
+    result = cross_check(str(model), SMALL_ARCH["num_hidden_layers"], args.input_tokens, args.output_tokens,
                          args.max_num_seqs, args.rate, args.requests, args.output, sys.executable, free_port(),
                          ["--load-format", "dummy"], lambda line: print(line, file=sys.stderr))
     (args.output / "simulator_vs_vllm.json").write_text(result.to_json() + "\n")

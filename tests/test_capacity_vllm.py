@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import sys
 
 import pytest
 
 from solver.vllm.crosscheck import cross_check
-from tests.tiny_llama import write_tiny_llama
+from tests.tiny_llama import SMALL_ARCH, free_port, write_tiny_llama
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
-MODEL = {"hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 4,
-         "head_dim": 64, "num_hidden_layers": 8}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_simulator_matches_vllm_at_the_same_arrival_rate(tmp_path, monkeypatch):
@@ -33,8 +24,8 @@ def test_simulator_matches_vllm_at_the_same_arrival_rate(tmp_path, monkeypatch):
         pytest.skip("vLLM is not installed (make install-vllm)")
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model = write_tiny_llama(tmp_path / "model", MODEL)
-    result = cross_check(str(model), MODEL["num_hidden_layers"], 256, 64, 8, 1.5, 100, tmp_path / "run",
+    model = write_tiny_llama(tmp_path / "model", SMALL_ARCH)
+    result = cross_check(str(model), SMALL_ARCH["num_hidden_layers"], 256, 64, 8, 1.5, 100, tmp_path / "run",
                          sys.executable, free_port(), ["--load-format", "dummy"], lambda _: None)
     difference = result.relative_difference()
     assert result.measured["request_throughput"] > 1.2  # the server kept up: a steady state to compare with

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_llama import write_tiny_llama, write_tiny_scenario
+from tests.tiny_llama import free_port, write_tiny_llama, write_tiny_scenario
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,12 +31,6 @@ def vllm_env(tmp_path_factory):
     shutil.copytree(ROOT / "gpu_pools", catalog)
     (catalog / "calibration.csv").unlink(missing_ok=True)
     return {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "TOKENOP_GPU_CATALOG": str(catalog)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tokenop(*args, env):

@@ -5,8 +5,13 @@ on the spot, plus a scenario folder describing it: what the vLLM end-to-end test
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
+# A small random-weight Llama (~150M parameters) for timing comparisons: big enough that engine steps, not vLLM's
+# HTTP front end, set the latencies on CPU, small enough to serve on two cores.
+SMALL_ARCH = {"hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 4,
+              "head_dim": 64, "num_hidden_layers": 8}
 ARCH = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2,
         "head_dim": 64, "num_hidden_layers": 2}
 
@@ -50,3 +55,10 @@ def write_tiny_scenario(directory: Path, model_dir: Path, batch: int = 4, input_
     (directory / "config.csv").write_text("parameter,value\n" + "".join(f"{k},{v}\n" for k, v in config.items()))
     (directory / "gpu_pool.csv").write_text("gpu_type,count,memory_gb,dollar_per_hour\nL4,1,24,0.8\n")
     return directory
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a vLLM server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
