@@ -16,6 +16,7 @@ from solver.capacity.rates import max_rate
 from solver.domain.capacity import Bucket, ReplicaType, Slo
 from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import InfeasibleError
+from solver.domain.hardware import Pool
 from solver.domain.placement import hourly_cost
 from solver.domain.scenario import Scenario
 from solver.perf import get_model
@@ -40,14 +41,21 @@ class Candidates:
     def inputs(self, demand_rps: float, derate: np.ndarray | None = None) -> FleetInputs:
         """The fleet MILP's data at `demand_rps`; `derate` (types x buckets) scales the SLO-limited rates down
         where a simulation found the queueing model too optimistic."""
-        pools = [p.name for p in self.scenario.pools]
         rates = np.array([t.rate_rps for t in self.types]).reshape(len(self.types), len(self.buckets))
         return FleetInputs(
             costs=np.array([t.dollar_per_hour for t in self.types]),
             rates=rates if derate is None else rates * derate,
             demand=np.array([demand_rps * b.share for b in self.buckets]),
-            gpus=np.array([[t.gpus.get(p, 0) for p in pools] for t in self.types]).reshape(len(self.types), -1),
+            gpus=np.array([[_rented(t, p) for p in self.scenario.pools] for t in self.types]).reshape(len(self.types),
+                                                                                                     -1),
             supply=np.array([p.count for p in self.scenario.pools], dtype=float))
+
+
+def _rented(replica: ReplicaType, pool: Pool) -> int:
+    """GPUs of `pool` one copy takes from its supply: whole instances where the pool lists cloud instances."""
+    if pool.instance is not None:
+        return replica.instances.get(pool.name, 0) * pool.instance.gpus
+    return replica.gpus.get(pool.name, 0)
 
 
 def rate_layouts(scenario: Scenario, layouts: list[Layout], buckets: list[Bucket], slo: Slo, perf: PerformanceModel,
