@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,13 @@ def test_a_demand_range_prints_a_curve_and_writes_the_png(tmp_path):
     assert [p["demand_rps"] for p in plans] == [5, 10, 15, 20, 25, 30, 35, 40]
     assert costs == sorted(costs) and costs[-1] > costs[0]  # more demand never costs less
     assert (tmp_path / "capacity_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    here = tmp_path / "cwd"
+    here.mkdir()
+    text = run("capacity", "--config-dir", str(Path.cwd() / "configs" / "demo-tiny"), "--input-tokens", "512",
+               "--output-tokens", "128", "--demand-rps", "5:15:5", "--no-simulate", cwd=here)
+    assert text.returncode == 0, text.stderr
+    assert "Cost against demand" in text.stdout and "Fleet for 15 requests/s" in text.stdout
+    assert (here / "capacity_curve.png").is_file()  # without --output the curve lands where the command ran
 
 
 def test_cheaper_gpus_never_make_the_fleet_dearer():

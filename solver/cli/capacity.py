@@ -80,11 +80,12 @@ def capacity(output: Path | None, as_json: bool, **options: object) -> None:
                 results.add("capacity_curve.png", curve_png(plans))
     if as_json:
         click.echo(request.to_json(plans))
+    elif len(plans) == 1:
+        render_plan(plans[0], console)
     else:
-        for plan in plans if len(plans) == 1 else []:
-            render_plan(plan, console)
-        if len(plans) > 1:
-            render_curve(plans, console)
+        render_curve(plans, console)
+        console.print(f"\n[bold]The fleet at the highest demand planned, {plans[-1].demand_rps:g} requests/s:[/]")
+        render_plan(plans[-1], console)
     if output:
         console.print(f"wrote capacity.json, fleet.csv{', capacity_curve.png' if len(plans) > 1 else ''} to {output}")
     elif len(plans) > 1:

@@ -118,7 +118,8 @@ def render_curve(plans: list[CapacityPlan], console: Console) -> None:
                       *savings, ("* " if row["mix_changed"] else "") + row["fleet"], slo)
     console.print(table)
     console.print("* the replica types in the fleet change at this demand", highlight=False)
-    for warning in dict.fromkeys(w for plan in plans for w in plan.warnings):  # each distinct note once
+    last = set(plans[-1].warnings)  # printed with the last plan's fleet
+    for warning in dict.fromkeys(w for plan in plans for w in plan.warnings if w not in last):
         console.print(f"[yellow]note:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
