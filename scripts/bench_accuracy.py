@@ -2,7 +2,7 @@
 (datasheet priors of gpu_pools/gpus.csv) and after (factors fitted on the fit part; errors reported on the runs
 held out). Then a stricter test of generalisation: for every GPU type measured in several files, each file in turn
 is predicted with factors fitted on the others only (a whole sweep - model, context length - never seen).
-Prints figures, asserts nothing.
+The held-out errors are also given per source file and GPU (median, p90, max). Prints figures, asserts nothing.
 
     python scripts/bench_accuracy.py [--holdout 0.3]
 
@@ -62,7 +62,25 @@ def main() -> None:
                  for part in ("fit", "holdout") for stage in ("before", "after")]
         summary.add_row(gpu, *(f"{c:.0%}" for c in cells))
     console.print(summary)
+    console.print(held_out_by_source([m for m in runs if id(m) in held_ids], fitted, perf))
     console.print(leave_one_file_out(runs, priors, perf))
+
+
+def held_out_by_source(held, fitted, perf) -> Table:
+    """|error| of the held-out runs after fitting, per source file and GPU: median, p90 and max."""
+    table = Table(title="held-out runs after fitting, |predicted / measured - 1| per source and GPU",
+                  title_justify="left")
+    for column in ("source", "GPU", "runs", "median", "p90", "max"):
+        table.add_column(column, justify="right")
+    groups: dict[tuple[str, str], list[float]] = {}
+    for m in held:
+        error = abs(predict(m, fitted[m.gpu_type], perf) / m.tokens_per_s - 1)
+        for key in ((m.source.split(":")[0], m.gpu_type), ("all", "")):
+            groups.setdefault(key, []).append(error)
+    for (source, gpu), values in sorted(groups.items(), key=lambda kv: (kv[0][0] == "all", kv[0])):
+        table.add_row(source, gpu, str(len(values)), f"{np.median(values):.0%}", f"{np.percentile(values, 90):.0%}",
+                      f"{max(values):.0%}")
+    return table
 
 
 def leave_one_file_out(runs, priors, perf) -> Table:
