@@ -133,3 +133,40 @@ def test_bandwidths_of_thousands_of_gpus_need_no_gpu_by_gpu_matrix():
         start += pool.count
     assert np.allclose(pool_bandwidths(small, scenario.settings, None), pool_bandwidths(small, scenario.settings,
                                                                                           dense))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_capacity_plan_and_its_worker_processes(tmp_path):
+    """Ctrl-C while the candidate pipelines are searched on worker processes: exit 130 at once, one line, nothing
+    written, and no worker left behind."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([*CLI, "capacity", "--config-dir", "medium", "--workload", "chat-mix",
+                                "--demand-rps", "1", "--workers", "2", "--output", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (workers := children_of(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert time.perf_counter() - sent < 1.0
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [line for line in err.strip().splitlines() if "interrupted" in line], err
+    assert not out.exists()
+    time.sleep(0.5)
+    assert workers and not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+
+
+def children_of(pid: int) -> list[int]:
+    """Worker processes (multiprocessing's spawned ones) whose parent is `pid` (Linux /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if (f"PPid:\t{pid}\n" in status.read_text()
+                    and b"spawn_main" in (status.parent / "cmdline").read_bytes()):
+                found.append(int(status.parent.name))
+        except OSError:
+            continue
+    return found
