@@ -1,7 +1,7 @@
 """tokenop-solve: exact, license-free GPU placement planning for LLM inference.
 
 Data flows domain -> loaders -> perf -> placement (MILP) -> search -> report; docs/architecture.md draws it.
-`from solver import load_scenario, solve, sweep, capacity` is the Python API (solver/api.py), imported on first use
+`from solver import load_scenario, solve, sweep, plan_capacity` is the Python API (solver/api.py), imported on first use
 so that `import solver` stays instant.
 """
 
@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 __version__ = "0.2.0"
-__all__ = ["__version__", "capacity", "load_scenario", "solve", "sweep"]
+__all__ = ["__version__", "load_scenario", "plan_capacity", "solve", "sweep"]
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
 
@@ -36,7 +36,7 @@ def exit_interrupted(message: str) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load_scenario", "solve", "sweep", "capacity"):
+    if name in ("load_scenario", "solve", "sweep", "plan_capacity"):
         from solver import api
 
         return getattr(api, name)

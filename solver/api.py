@@ -143,8 +143,8 @@ def sweep(spec_file: str | Path, output: str | Path, workers: int | None = None,
     return pd.read_parquet(path) if path and path.is_file() else pd.DataFrame()
 
 
-def capacity(config_dir: str | Path, demand_rps: float | str, workload: str | Path | None = None,
-             **options: object) -> list[CapacityPlan]:
+def plan_capacity(config_dir: str | Path, demand_rps: float | str, workload: str | Path | None = None,
+                  **options: object) -> list[CapacityPlan]:
     """The cheapest fleet for a demand (requests/s, or a range 'FROM:TO:STEP'), one CapacityPlan per demand, as
     `tokenop-solve capacity` plans it; `options` are its other options by their Python names (ttft_slo_ms=2000,
     tpot_slo_ms=60, slo_percentile="99", price_scale=("H100=0.8",), months=12, no_simulate=True, ...)."""

@@ -131,9 +131,10 @@ def test_a_trace_is_grouped_into_buckets_of_about_equal_weight(tmp_path):
 
 
 def test_the_python_api_plans_what_the_command_line_plans():
-    from solver import capacity
+    import solver.capacity  # noqa: F401 - the subpackage must not shadow the API function
+    from solver import plan_capacity
 
-    [plan] = capacity("demo-tiny", 5, "chat-mix", ttft_slo_ms=2000, tpot_slo_ms=100, no_simulate=True)
+    [plan] = plan_capacity("demo-tiny", 5, "chat-mix", ttft_slo_ms=2000, tpot_slo_ms=100, no_simulate=True)
     cli = json.loads(run(*TINY, "--workload", "chat-mix", "--demand-rps", "5", "--no-simulate", "--json").stdout)
     assert plan.fleet.dollar_per_hour == pytest.approx(cli["fleet"]["dollar_per_hour"])
     assert plan.fleet.composition() == " + ".join(f"{line['count']} x {line['replica']['name']}"
