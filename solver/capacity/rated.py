@@ -79,6 +79,7 @@ def rate_layouts(scenario: Scenario, layouts: list[Layout], buckets: list[Bucket
         types.append(ReplicaType(
             name=f"R{t + 1}", stages=stages, dollar_per_hour=hourly_cost(stages, pools), gpus=used,
             instances={p: pools[p].instances_for(g) for p, g in used.items() if pools[p].instance},
+            providers={p: pools[p].instance.provider for p in used if pools[p].instance},  # type: ignore[union-attr]
             max_num_seqs=seqs, rate_rps=rates, origin=layout.origin))
     return Candidates(scenario, buckets, slo, types, service, note)
 

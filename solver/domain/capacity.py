@@ -68,6 +68,7 @@ class ReplicaType(BaseModel):
     dollar_per_hour: float = Field(ge=0)
     gpus: dict[str, int] = Field(description="pool -> GPUs one copy uses")
     instances: dict[str, int] = Field(default_factory=dict, description="pool -> cloud instances one copy rents")
+    providers: dict[str, str] = Field(default_factory=dict, description="pool -> cloud provider of its instances")
     max_num_seqs: int = Field(ge=1)
     rate_rps: list[float] = Field(description="per bucket: requests/s one copy serves within the SLOs")
     origin: str = Field(description="how the candidate was generated")
@@ -104,6 +105,12 @@ class FleetLine(BaseModel):
     @property
     def dollar_per_hour(self) -> float:
         return self.count * self.replica.dollar_per_hour
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def headroom(self) -> float:
+        """Share of the copies' SLO-limited capacity left at the demand."""
+        return max(1.0 - self.utilisation, 0.0)
 
 
 class Fleet(BaseModel):

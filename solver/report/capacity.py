@@ -29,15 +29,17 @@ def fleet_table(plan: CapacityPlan) -> Table:
     table.add_column("copies", justify="right")
     table.add_column("rents per copy", ratio=2)
     table.add_column("$/h", justify="right")
-    table.add_column("load", justify="right")
+    table.add_column("load (free)", justify="right")
     table.add_column("req/s by bucket " + "/".join(f"B{k + 1}" for k in range(len(plan.buckets))), justify="right")
     for line in plan.fleet.lines:
         r = line.replica
         rents = ", ".join(f"{g} {p}" for p, g in r.gpus.items())
         if r.instances:
-            rents += " (" + ", ".join(f"{n} {p} instance" for p, n in r.instances.items()) + ")"
+            rents += " (" + ", ".join(f"{n} {p} instance at {r.providers.get(p, '?')}"
+                                      for p, n in r.instances.items()) + ")"
         table.add_row(r.name, r.layout(), str(line.count), rents, f"${line.dollar_per_hour:,.2f}",
-                      f"{line.utilisation:.0%}", " / ".join(f"{v:.2f}" if v > 1e-9 else "-" for v in line.routed_rps))
+                      f"{line.utilisation:.0%} ({line.headroom:.0%})",
+                      " / ".join(f"{v:.2f}" if v > 1e-9 else "-" for v in line.routed_rps))
     return table
 
 
