@@ -89,6 +89,7 @@ def test_tokens_per_day_and_tokens_per_second_are_the_same_demand():
     (["--demand-rps", "1", "--tpot-slo-ms", "0.01"], 3, ["no pipeline of the scenario's GPUs serves", "relax"]),
     (["--demand-rps", "1", "--ttft-slo-ms", "1"], 3, ["no candidate pipeline meets p99 TTFT <= 1 ms", "Fix:"]),
     (["--demand-rps", "100000"], 3, ["GPU supply binds", "gpu_pool.csv"]),
+    (["--demand-rps", "1", "--time-limit", "0.001"], 4, ["time limit", "not a proof", "--time-limit"]),
 ])
 def test_bad_capacity_input_is_one_message(args, code, words):
     result = CliRunner().invoke(main, ["capacity", "--config-dir", "demo-tiny", "--no-simulate", *args])

@@ -105,9 +105,9 @@ def _breaks(placement: Placement, slo: Slo, batch: int) -> bool:
 def generate_layouts(scenario: Scenario, buckets: list[Bucket], slo: Slo, perf_model: str, backend: str = "highs",
                      time_limit: float = 60.0, ladder: tuple[int, ...] = BATCH_LADDER, workers: int | None = None,
                      cache: LayoutCache | None = None, progress: Callable[[str], None] | None = None
-                     ) -> tuple[list[Layout], str]:
-    """Distinct pipelines over every bucket and batch size of `ladder`, and one line saying how they were found
-    (and whether a time limit cut the search short). Searches run on `workers` processes (default: the cores)."""
+                     ) -> tuple[list[Layout], str, bool]:
+    """Distinct pipelines over every bucket and batch size of `ladder`, one line saying how they were found, and
+    whether a time limit cut the search short. Searches run on `workers` processes (default: the cores)."""
     if cache is None:
         with LayoutCache() as own:
             return generate_layouts(scenario, buckets, slo, perf_model, backend, time_limit, ladder, workers, own,
@@ -139,7 +139,7 @@ def generate_layouts(scenario: Scenario, buckets: list[Bucket], slo: Slo, perf_m
             f"as a constraint where the optimum broke it)")
     if cut:
         note += "; the time limit cut the candidate search short, so cheaper fleets may exist outside them"
-    return list(found.values()), note
+    return list(found.values()), note, cut
 
 
 def _key(bucket: Bucket, batch: int, slo: Slo) -> tuple:

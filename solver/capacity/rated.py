@@ -15,7 +15,7 @@ from solver.capacity.fleet import FleetInputs
 from solver.capacity.rates import max_rate
 from solver.domain.capacity import Bucket, ReplicaType, Slo
 from solver.domain.choices import DEFAULT_PERF_MODEL
-from solver.domain.errors import InfeasibleError
+from solver.domain.errors import InfeasibleError, NoPlanInTime
 from solver.domain.hardware import Pool
 from solver.domain.placement import hourly_cost
 from solver.domain.scenario import Scenario
@@ -90,8 +90,11 @@ def prepare(scenario: Scenario, buckets: list[Bucket], slo: Slo, perf_model: str
             progress: Callable[[str], None] | None = None) -> Candidates:
     """Candidate pipelines for the buckets (`cache` carries placement searches over to another SLO level), rated
     within the SLO."""
-    layouts, note = generate_layouts(scenario, buckets, slo, perf_model, backend, time_limit, ladder, workers, cache,
-                                     progress)
+    layouts, note, cut = generate_layouts(scenario, buckets, slo, perf_model, backend, time_limit, ladder, workers,
+                                          cache, progress)
+    if not layouts and cut:
+        raise NoPlanInTime(f"no candidate pipeline was found within the {time_limit:g} s time limit; that is not a "
+                           f"proof that none exists. Fix: raise --time-limit.")
     if not layouts:
         raise InfeasibleError(f"no pipeline of the scenario's GPUs serves even one request of any bucket within "
                               f"{slo.describe()} (memory, or the SLO at batch 1). Fix: add larger GPUs or more of "
