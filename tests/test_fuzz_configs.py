@@ -70,3 +70,25 @@ def test_mutated_scenarios_never_print_a_traceback(tmp_path_factory, m):
     assert "Traceback" not in result.output
     if result.exit_code == 2:
         assert "Fix:" in result.stderr or "Error: Invalid value" in result.stderr, (m, result.stderr)
+
+
+# CI replays the same mutations every run (derandomize); elsewhere each run explores new ones.
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=bool(os.environ.get("CI")))
+@given(m=mutation, buckets=st.integers(1, 5))
+def test_mutated_workload_files_are_a_mix_or_one_named_error(tmp_path_factory, m, buckets):
+    """A request-mix file (`capacity --workload`) mangled the same ways: it loads as buckets whose shares sum to
+    one, or it is one ConfigError naming the file and a fix."""
+    from solver.domain.errors import UserError
+    from solver.loaders.workload_mix import load_mix
+
+    path = tmp_path_factory.mktemp("mix") / "mix.csv"
+    path.write_text(mutate((PRESETS / "workloads" / "chat-mix.csv").read_text(), m))
+    try:
+        mix = load_mix(path, buckets)
+    except UserError as exc:
+        assert "mix.csv" in str(exc) and "Fix:" in str(exc), (m, str(exc))
+        return
+    assert 1 <= len(mix.buckets) <= buckets
+    assert sum(b.share for b in mix.buckets) == pytest.approx(1.0)
+    assert all(b.input_tokens >= 1 and b.output_tokens >= 1 for b in mix.buckets)

@@ -83,7 +83,7 @@ def bucketed(shapes: np.ndarray, weights: np.ndarray, max_buckets: int, source: 
         lo, hi = int(shapes[mask, 0].min()), int(shapes[mask, 0].max())
         span = f"{lo}" if lo == hi else f"{lo}-{hi}"
         buckets.append(Bucket(name=f"in {span}", input_tokens=prompt, output_tokens=output,
-                              share=float(w.sum()), longest_input_tokens=hi))
+                              share=min(float(w.sum()), 1.0), longest_input_tokens=hi))  # sums may round past 1
         rows.append(shapes[mask].astype(int))
         shares.append(w / w.sum())
     return RequestMix(buckets, rows, shares, source)
