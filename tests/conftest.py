@@ -35,6 +35,19 @@ def make_scenario(catalog, pools: list[tuple[str, int, float, float]], layers: i
     return Scenario(model, work, s, built, pool_bandwidths(built, s, None))
 
 
+def fork_layout(root, pools: str, extra_config: str = ""):
+    """The older solver's fork layout: `root`/config/llama-8b/config.csv (Llama-3.1-8B) with no pool file of its
+    own, and the shared `pools` (gpu_pool.csv text) one level up; returns the model's folder."""
+    models = root / "config"
+    (models / "llama-8b").mkdir(parents=True)
+    (models / "gpu_pool.csv").write_text(pools)
+    (models / "llama-8b" / "config.csv").write_text(
+        "parameter,value\nmodel_name,llama-3.1-8b\nnum_decoder_layers,32\nd_model,4096\nd_hidden,14336\n"
+        "vocab_size,128256\nnum_attention_heads,32\nnum_kv_heads,8\nhead_dim,128\nsequence_length,2048\n"
+        "min_batch_size,32\nmax_batch_size,32\nmax_pipeline_stages,4\nmin_layers_per_stage,4\n" + extra_config)
+    return models / "llama-8b"
+
+
 def pytest_terminal_summary(terminalreporter):
     """Report how often the oracle property tests reached the hard cases."""
     from tests.oracle import CASES

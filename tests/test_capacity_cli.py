@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from solver.cli import main
 from solver.loaders.workload_mix import load_mix
+from tests.conftest import fork_layout
 
 CLI = [sys.executable, "-m", "solver"]
 TINY = ["capacity", "--config-dir", "demo-tiny", "--ttft-slo-ms", "2000", "--tpot-slo-ms", "100"]
@@ -145,14 +146,8 @@ def test_the_python_api_plans_what_the_command_line_plans():
 def test_instance_pools_are_rented_by_whole_instances(tmp_path):
     """The older solver's fork layout: a shared pool of cloud instances one level up; copies rent whole instances
     and the pool's instance count is the supply."""
-    models = tmp_path / "config"
-    (models / "llama-8b").mkdir(parents=True)
-    (models / "gpu_pool.csv").write_text("instance_name,count\ng5.12xlarge,3\np4de.24xlarge,1\n")
-    (models / "llama-8b" / "config.csv").write_text(
-        "parameter,value\nmodel_name,llama-3.1-8b\nnum_decoder_layers,32\nd_model,4096\nd_hidden,14336\n"
-        "vocab_size,128256\nnum_attention_heads,32\nnum_kv_heads,8\nhead_dim,128\nsequence_length,2048\n"
-        "min_batch_size,32\nmax_batch_size,32\nmax_pipeline_stages,4\nmin_layers_per_stage,4\n")
-    result = run("capacity", "--config-dir", str(models / "llama-8b"), "--input-tokens", "1024", "--output-tokens",
+    folder = fork_layout(tmp_path, "instance_name,count\ng5.12xlarge,3\np4de.24xlarge,1\n")
+    result = run("capacity", "--config-dir", str(folder), "--input-tokens", "1024", "--output-tokens",
                  "256", "--demand-rps", "3", "--ttft-slo-ms", "3000", "--no-simulate", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)

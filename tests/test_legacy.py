@@ -17,7 +17,7 @@ from solver.domain.placement import Placement
 from solver.perf import get_model
 from solver.placement.candidates import FIRST, LAST, MIDDLE, build_arcs
 from solver.verify.checker import check_placement
-from tests.conftest import make_scenario
+from tests.conftest import fork_layout, make_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGACY = ROOT.parent / "shared" / "legacy" / "config"
@@ -159,14 +159,9 @@ def test_min_memory_utilization_is_a_minimum_segment_size_not_a_memory_floor(cat
 
 
 def test_the_forks_layout_with_a_shared_instance_pool_reports_instances_to_rent(tmp_path):
-    models = tmp_path / "config"
-    (models / "llama-8b").mkdir(parents=True)
-    (models / "gpu_pool.csv").write_text("instance_name,count\ng5.12xlarge,20\np4de.24xlarge,2\n")
-    (models / "llama-8b" / "config.csv").write_text(
-        "parameter,value\nmodel_name,llama-3.1-8b\nnum_decoder_layers,32\nd_model,4096\nd_hidden,14336\n"
-        "vocab_size,128256\nnum_attention_heads,32\nnum_kv_heads,8\nhead_dim,128\nmax_position_embeddings,131072\n"
-        "sequence_length,2048\nmin_batch_size,32\nmax_batch_size,32\nmax_pipeline_stages,4\nmin_layers_per_stage,4\n"
-        "real_world_efficiency,0.30\nmicro_batch_size,8\n")
+    folder = fork_layout(tmp_path, "instance_name,count\ng5.12xlarge,20\np4de.24xlarge,2\n",
+                         "max_position_embeddings,131072\nreal_world_efficiency,0.30\nmicro_batch_size,8\n")
+    models = folder.parent
     solution, notes = solve_json("--config-dir", str(models / "llama-8b"), "--method", "exact")
     flat = " ".join(notes.split())
     assert "has no gpu_pool.csv: using the shared" in flat
