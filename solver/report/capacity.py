@@ -18,6 +18,11 @@ def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
+def _amount(value: float) -> str:
+    """1,234 for large figures, three significant digits for small ones (0.00123)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def _gpus(fleet: Fleet) -> str:
     return ", ".join(f"{n} x {pool}" for pool, n in sorted(fleet.gpus_by_pool().items()))
 
@@ -67,7 +72,7 @@ def render_plan(plan: CapacityPlan, console: Console) -> None:
     console.print(latency_table(plan))
     fleet = plan.fleet
     console.print(f"[bold]total[/]: ${fleet.dollar_per_hour:,.2f}/h, ${fleet.dollar_per_month:,.0f}/month, "
-                  f"${plan.total_cost:,.0f} for {plan.months:g} month(s); {plan.generated_tokens_per_s:,.0f} "
+                  f"${plan.total_cost:,.0f} for {plan.months:g} month(s); {_amount(plan.generated_tokens_per_s)} "
                   f"generated tok/s at ${plan.cost_per_million_tokens:.4f} per 1M tokens; GPUs: {_gpus(fleet)}"
                   + (f"; instances: {', '.join(f'{n} x {p}' for p, n in fleet.instances_by_pool().items())}"
                      if fleet.instances_by_pool() else ""), highlight=False)
@@ -85,7 +90,7 @@ def render_plan(plan: CapacityPlan, console: Console) -> None:
     if sim is not None:
         q = plan.slo.percentile
         verdict = "[green]SLOs hold[/]" if sim.slo_met else "[red]SLOs missed[/]"
-        console.print(f"[bold]simulation[/]: {verdict}: {sim.achieved_rps:.2f} of {sim.offered_rps:g} requests/s "
+        console.print(f"[bold]simulation[/]: {verdict}: {_amount(sim.achieved_rps)} of {sim.offered_rps:g} requests/s "
                       f"served over {sim.simulated_s:,.0f} s simulated ({sim.all_requests.requests:,} requests after "
                       f"warm-up, seed {sim.seed}); p{q} TTFT {_ms(sim.all_requests.ttft_ms[q])}, p{q} TPOT "
                       f"{_ms(sim.all_requests.tpot_ms[q])}", highlight=False)
