@@ -159,3 +159,18 @@ def test_instance_pools_are_rented_by_whole_instances(tmp_path):
             rented[name] = rented.get(name, 0) + line["count"] * count
     assert plan["fleet"]["dollar_per_hour"] == pytest.approx(sum(n * prices[k] for k, n in rented.items()))
     assert rented.get("g5.12xlarge", 0) <= 3 and rented.get("p4de.24xlarge", 0) <= 1
+
+
+def test_demand_and_slos_come_from_config_csv_when_not_given(tmp_path):
+    import shutil
+
+    folder = tmp_path / "scenario"
+    shutil.copytree(Path.cwd() / "configs" / "demo-tiny", folder)
+    with open(folder / "config.csv", "a") as handle:
+        handle.write("throughput_demand_tokens_per_s,640\nttft_slo_ms,2000\ntpot_slo_ms,100\n")
+    result = run("capacity", "--config-dir", str(folder), "--input-tokens", "512", "--output-tokens", "128",
+                 "--no-simulate", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["demand_rps"] == pytest.approx(5.0)  # 640 generated tok/s at 128 tokens per request
+    assert plan["slo"] == {"ttft_ms": 2000.0, "tpot_ms": 100.0, "percentile": 99}

@@ -115,7 +115,7 @@ class CapacityRequest:
         if not given:
             if scenario.workload.throughput_demand <= 0:
                 raise UserError("no demand given. Fix: pass --demand-rps N (or --demand-tokens-per-second, "
-                                "--tokens-per-day), or set throughput_demand in config.csv.")
+                                "--tokens-per-day), or set throughput_demand_tokens_per_s in config.csv.")
             return [scenario.workload.throughput_demand / per_request]
         name, text = given[0]
         values = parse_range(text, name)
