@@ -114,17 +114,21 @@ def generate_layouts(scenario: Scenario, buckets: list[Bucket], slo: Slo, perf_m
                                     progress)
     deadline = time.time() + time_limit
     pairs = [(bucket, batch) for bucket in buckets for batch in ladder]
+
+    def answer_key(bucket: Bucket, batch: int) -> tuple:
+        """The search that answers (bucket, batch) under `slo`: the unconstrained one unless its optimum breaks
+        an SLO the MILP can enforce there."""
+        free = cache.searched.get(_key(bucket, batch, NO_SLO))
+        breaks = free is not None and free.best is not None and _breaks(free.best, slo, batch)
+        return _key(bucket, batch, slo if breaks else NO_SLO)
+
     _run(scenario, [(b, n, NO_SLO) for b, n in pairs], perf_model, backend, deadline, workers, cache, progress)
-    again = [(b, n, slo) for b, n in pairs
-             if (s := cache.searched.get(_key(b, n, NO_SLO))) and s.best is not None and _breaks(s.best, slo, n)]
+    again = [(b, n, slo) for b, n in pairs if answer_key(b, n) != _key(b, n, NO_SLO)]
     _run(scenario, again, perf_model, backend, deadline, workers, cache, progress)
     found: dict[tuple, Layout] = {}
     cut = False
     for bucket, batch in pairs:
-        key = _key(bucket, batch, NO_SLO)
-        if key in cache.searched and cache.searched[key].best is not None and _breaks(cache.searched[key].best,
-                                                                                       slo, batch):
-            key = _key(bucket, batch, slo)
+        key = answer_key(bucket, batch)
         searched = cache.searched.get(key)
         if searched is None:
             cut = True

@@ -112,9 +112,8 @@ def plan_and_check(candidates: Candidates, demand_rps: float, months: float = 1.
     rounds = 0
     while not plan.simulation.slo_met and rounds < MAX_CHECK_ROUNDS:
         factors = _shortfall(candidates, plan.simulation)
-        index = {t.name: i for i, t in enumerate(candidates.types)}
         for line in plan.fleet.lines:
-            derate[index[line.replica.name]] *= factors
+            derate[candidates.position(line.replica)] *= factors
         rounds += 1
         try:
             retry = plan_capacity(candidates, demand_rps, months, backend, time_limit, derate)
@@ -151,15 +150,14 @@ def _shortfall(candidates: Candidates, sim: SimulationCheck) -> np.ndarray:
     return factors
 
 
-def simulate_plan(candidates: Candidates, plan: CapacityPlan, mix: RequestMix | None = None, requests: int = 3000,
-                  seed: int = 0) -> SimulationCheck:
+def simulate_plan(candidates: Candidates, plan: CapacityPlan, mix: RequestMix | None = None,
+                  requests: int = SIMULATED_REQUESTS, seed: int = 0) -> SimulationCheck:
     """Simulate the plan's fleet at its demand, drawing requests from the mix's rows (default: each bucket's
     representative shape)."""
-    index = {t.name: i for i, t in enumerate(candidates.types)}
     buckets = candidates.buckets
     groups = []
     for line in plan.fleet.lines:
-        t = index[line.replica.name]
+        t = candidates.position(line.replica)
         routed = [line.routed_rps[k] > 1e-12 for k in range(len(buckets))]
         service = [candidates.service[(t, k)] if routed[k] else None for k in range(len(buckets))]
         kv = max(candidates.service[(t, k)].max_seqs * (b.input_tokens + b.output_tokens)

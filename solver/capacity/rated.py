@@ -38,6 +38,10 @@ class Candidates:
     service: dict[tuple[int, int], ServiceTimes]  # (type, bucket) -> step times
     note: str
 
+    def position(self, replica: ReplicaType) -> int:
+        """Index of a replica type among the candidates (rows of the rates and of `service`)."""
+        return next(i for i, t in enumerate(self.types) if t.name == replica.name)
+
     def inputs(self, demand_rps: float, derate: np.ndarray | None = None) -> FleetInputs:
         """The fleet MILP's data at `demand_rps`; `derate` (types x buckets) scales the SLO-limited rates down
         where a simulation found the queueing model too optimistic."""
