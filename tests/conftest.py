@@ -35,6 +35,16 @@ def make_scenario(catalog, pools: list[tuple[str, int, float, float]], layers: i
     return Scenario(model, work, s, built, pool_bandwidths(built, s, None))
 
 
+def assert_clean(result, code: int, words: list[str]) -> None:
+    """Exit code, no traceback (no exception escaped), and the words of the one message."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.exit_code == code, result.output
+    message = " ".join(result.stderr.split())
+    for word in words:
+        assert word in message, (word, message)
+
+
 def fork_layout(root, pools: str, extra_config: str = ""):
     """The older solver's fork layout: `root`/config/llama-8b/config.csv (Llama-3.1-8B) with no pool file of its
     own, and the shared `pools` (gpu_pool.csv text) one level up; returns the model's folder."""

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from solver.cli import main
+from tests.conftest import assert_clean
 
 CONFIG = ("parameter,value\nmodel_name,corpus\nnum_decoder_layers,4\nd_model,1024\nd_hidden,2816\nvocab_size,8000\n"
           "num_attention_heads,16\nnum_kv_heads,4\ninput_tokens,256\noutput_tokens,64\nmin_batch_size,4\n"
@@ -131,16 +132,6 @@ def write_scenario(folder: Path, changes: dict) -> Path:
 
 def run(*args: str):
     return CliRunner().invoke(main, list(args))
-
-
-def assert_clean(result, code: int, words: list[str]) -> None:
-    """Exit code, no traceback (no exception escaped), and the words of the one message."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    assert result.exit_code == code, result.output
-    message = " ".join(result.stderr.split())
-    for word in words:
-        assert word in message, (word, message)
 
 
 @pytest.mark.parametrize("name, changes, args, code, words", SCENARIO_CASES, ids=[c[0] for c in SCENARIO_CASES])
