@@ -38,13 +38,22 @@ def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurem
 
 def test_fit_recovers_known_factors(catalog, perf):
     truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "attention_efficiency": 0.3,
-             "layer_overhead_us": 60.0, "step_overhead_ms": 6.0}
+             "step_overhead_ms": 6.0}
     runs = synthetic_runs(catalog, perf, truth)
     [result] = calibrate(runs, catalog, perf, holdout=0.25)
     assert result.fit_error_before > 0.2  # the datasheet priors are far off these runs
     assert result.fit_error_after < 0.02 and result.holdout_error_after < 0.02
     assert abs(result.after.memory_efficiency - 0.6) < 0.06
     assert abs(result.after.attention_efficiency - 0.3) < 0.05
+    assert abs(result.after.step_overhead_ms - 6.0) < 0.6
+
+
+def test_fit_keeps_the_measured_layer_time(catalog, perf):
+    """The fixed time per layer is measured on a GPU, not fitted: the fit keeps the catalog's value even where
+    another would fit the runs better."""
+    runs = synthetic_runs(catalog, perf, {"layer_overhead_us": 200.0})
+    [result] = calibrate(runs, catalog, perf, holdout=0.25)
+    assert result.after.layer_overhead_us == catalog.spec("L4").layer_overhead_us == 66.0
 
 
 def test_split_keeps_repeated_runs_of_one_configuration_together(catalog, perf):

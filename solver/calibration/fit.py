@@ -32,6 +32,11 @@ SCALE = {"compute_efficiency": 0.3, "memory_efficiency": 0.3, "attention_efficie
          "comm_efficiency": 0.3, "layer_overhead_us": 200.0,
          "step_overhead_ms": 20.0}
 PRIOR_WEIGHT = 0.05  # a move of one SCALE costs as much as a 5% log error on one run
+# Measured, not fitted: the fixed time per layer comes from whole decode steps timed on a GPU
+# (results/calibration/gpu_kernels/). Throughput sweeps cannot tell it from the step overhead and the all-reduce
+# efficiency: fitted freely on the H100 sweeps it went to 0 and predicted a sweep left out at 15% median error;
+# held at the measurement, 8.5%.
+FITTED_FIELDS = tuple(f for f in CALIBRATED_FIELDS if f != "layer_overhead_us")
 
 
 def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
@@ -70,8 +75,9 @@ def split(runs: list[Measurement], holdout: float) -> tuple[list[Measurement], l
 
 def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> GpuSpec:
     """Least squares on log(predicted / measured) with a weak prior; a few starting points because the roofline's
-    max(compute, memory) makes the error surface piecewise smooth."""
-    names = list(CALIBRATED_FIELDS)
+    max(compute, memory) makes the error surface piecewise smooth. The fields not in FITTED_FIELDS keep `spec`'s
+    values."""
+    names = list(FITTED_FIELDS)
     lower = np.array([BOUNDS[n][0] for n in names])
     upper = np.array([BOUNDS[n][1] for n in names])
     scale = np.array([SCALE[n] for n in names])
@@ -83,8 +89,9 @@ def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) 
         predicted = np.array([predict(m, candidate, perf) for m in runs])
         return np.r_[np.log(np.maximum(predicted, 1e-9) / measured), PRIOR_WEIGHT * (x - prior) / scale]
 
-    starts = [prior, np.clip(prior * [0.7, 0.7, 0.7, 0.7, 1, 1] + [0, 0, 0, 0, 100, 10], lower, upper),
-              np.clip(prior * [0.4, 0.5, 0.5, 0.4, 1, 1] + [0, 0, 0, 0, 400, 40], lower, upper)]
+    efficiency = np.array([n.endswith("efficiency") for n in names])
+    starts = [prior, np.clip(np.where(efficiency, prior * 0.7, prior + 0.5 * scale), lower, upper),
+              np.clip(np.where(efficiency, prior * 0.45, prior + 2 * scale), lower, upper)]
     best = min((least_squares(residuals, x0, bounds=(lower, upper), x_scale=scale, diff_step=1e-3, max_nfev=200)
                 for x0 in starts), key=lambda result: result.cost)
     return spec.model_copy(update=dict(zip(names, map(float, best.x))))

@@ -54,7 +54,8 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "4"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows)
+    version = "5"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
+    # per-layer time in the catalog)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile:
