@@ -26,7 +26,9 @@ MODELS = bundled_dir("configs") / "models"
 @pytest.mark.parametrize("name, total, active", [
     ("llama-3.1-8b", 8.0, 8.0), ("llama-3.1-70b", 70.6, 70.6), ("llama-3.1-405b", 405.9, 405.9),
     ("qwen2.5-7b", 7.6, 7.6), ("qwen3-235b-a22b", 235.1, 22.2), ("mixtral-8x7b", 46.7, 12.9),
-    ("deepseek-v3", 671.0, 37.6), ("gpt-oss-120b", 116.8, 5.7),
+    ("deepseek-v3", 671.0, 37.6), ("gpt-oss-120b", 116.8, 5.7), ("llama-2-7b", 6.74, 6.74),
+    ("llama-2-70b", 68.98, 68.98), ("mistral-7b", 7.25, 7.25), ("qwen2.5-72b", 72.7, 72.7), ("qwen3-8b", 8.19, 8.19),
+    ("qwen3-32b", 32.8, 32.8), ("qwen3-30b-a3b", 30.5, 3.35), ("llama-3.2-1b", 1.24, 1.5),
 ])
 def test_bundled_configs_give_the_published_parameter_counts(name, total, active):
     """Totals and active parameters (embeddings included) as the model cards publish them."""

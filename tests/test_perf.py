@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pandas as pd
 import pytest
 
 from solver.domain.model import ModelArch
 from solver.domain.workload import Settings, Workload
+from solver.loaders.catalog import load_catalog
+from solver.loaders.resources import bundled_dir
 from solver.perf import architecture as arch
 from solver.perf.deployment import Deployment
 
@@ -95,3 +100,30 @@ def test_attention_is_priced_apart_from_the_gemms(perf, catalog):
     long_slowdown = decode_step_s(0.2, 16000)[0] / decode_step_s(0.4, 16000)[0]
     assert 1.0 < short_slowdown < 1.1 < 1.5 < long_slowdown < 2.0
     assert decode_step_s(0.2, 16000)[1] == decode_step_s(0.4, 16000)[1]
+
+
+def test_usable_memory_is_what_cuda_shows_times_the_utilization(perf, catalog):
+    """vLLM sizes its pool from the total CUDA reports: on an H100 "80 GB" card that is 79.18 GiB, and vLLM's log
+    says "Desired GPU utilization: 0.9 (71.26 GiB)" (llm-d-benchmark's vLLM logs; our own H100 showed the same total).
+    A GDDR card with ECC shows ~8% less than it is sold with, which decides how many requests a 24 GB card holds."""
+    work, model = Workload(input_tokens=2048, output_tokens=256, batch_sizes=[1]), LLAMA_8B
+    h100 = Deployment.uniform(model, work, Settings(gpu_memory_utilization=0.9), catalog.spec("H100"), 1, 1, 1)
+    usable_gib = h100.evaluate(perf).usable_gb_per_gpu[0] * 1e9 / 2**30
+    assert usable_gib == pytest.approx(71.26, abs=0.01)
+    a10g = catalog.spec("A10G")
+    assert a10g.visible_memory_share() == pytest.approx(22.06 / 24)
+    nominal = a10g.model_copy(update={"cuda_memory_gib": None})
+    assert nominal.visible_memory_share() == 1.0  # a catalog without the column: the memory as sold
+    shown, sold = (Deployment.uniform(model, work, Settings(), spec, 1, 1, 256).evaluate(perf).concurrency
+                   for spec in (a10g, nominal))
+    assert 0 < shown < sold < 256  # KV-limited on both, fewer requests on the memory CUDA shows
+
+
+def test_a_catalog_without_the_cuda_memory_column_takes_the_memory_as_sold(tmp_path):
+    """User catalogs written before the column existed still load: their cards show all they are sold with."""
+    source = bundled_dir("gpu_pools")
+    table = pd.read_csv(source / "gpus.csv", comment="#").drop(columns=["cuda_memory_gib"])
+    table.to_csv(tmp_path / "gpus.csv", index=False)
+    shutil.copy(source / "prices.csv", tmp_path / "prices.csv")
+    spec = load_catalog(tmp_path).spec("A10G")
+    assert spec.cuda_memory_gib is None and spec.visible_memory_share() == 1.0

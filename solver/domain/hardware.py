@@ -31,6 +31,12 @@ class GpuSpec(BaseModel):
     comm_efficiency: float
     layer_overhead_us: float
     step_overhead_ms: float
+    cuda_memory_gib: float | None = None  # what CUDA reports as the card's total (ECC and the driver take some)
+
+    def visible_memory_share(self) -> float:
+        """The share of the memory a card is sold with ("80 GB" = 80 GiB) that CUDA, and so vLLM, can see: 0.99 on
+        HBM cards, ~0.92 on GDDR cards with ECC on; 1 where the catalog does not say."""
+        return self.cuda_memory_gib / self.memory_gb if self.cuda_memory_gib else 1.0
 
     def peak_tflops(self, precision: str) -> float:
         """Peak dense TFLOPS for the matmuls of `precision` (weight-only formats compute in bf16)."""

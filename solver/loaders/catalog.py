@@ -24,6 +24,9 @@ def default_catalog_dir() -> Path:
     return Path(env) if env else bundled_dir("gpu_pools")
 
 
+OPTIONAL_FIELDS = {"cuda_memory_gib"}  # empty or absent: the nominal memory
+
+
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return read_table(path, f"restore it from the repository or point ${CATALOG_ENV} at a folder holding gpus.csv "
                             "and prices.csv.")[1]
@@ -38,9 +41,12 @@ def _required(path: Path, row: int, field: str, text: str) -> float:
 def _spec(path: Path, row_no: int, row: dict[str, str]) -> GpuSpec:
     values: dict[str, object] = {}
     for field, info in GpuSpec.model_fields.items():
+        if field in OPTIONAL_FIELDS and row.get(field, "") == "":
+            continue
         if field not in row:
             raise ConfigError(path, f"column '{field}' is missing.", f"give gpus.csv the columns "
-                              f"{', '.join(GpuSpec.model_fields)}.", row=1, field=field)
+                              f"{', '.join(f for f in GpuSpec.model_fields if f not in OPTIONAL_FIELDS)}.", row=1,
+                              field=field)
         number = row[field] if field in TEXT_FIELDS else _required(path, row_no, field, row[field])
         values[field] = int(number) if info.annotation is int else number
     return GpuSpec.model_validate(values)

@@ -55,7 +55,7 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 class RooflineModel:
     name = "roofline"
     version = "5"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
-    # per-layer time in the catalog)
+    # per-layer time in the catalog, memory as CUDA shows it)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile:
@@ -107,5 +107,5 @@ class RooflineModel:
             # LM head weights (vLLM loads them even when tied) + fp32 logits
             head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,
             fixed_gb=fixed_gb,
-            usable_gb=memory_gb * GIB * settings.gpu_memory_utilization,
+            usable_gb=memory_gb * spec.visible_memory_share() * GIB * settings.gpu_memory_utilization,
         )
