@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from gpu_timing import median_seconds
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # (model, TP, projection) -> (K, N) of the weight; per GPU at that TP degree. Llama 3.1 8B: d 4096, 32 q / 8 kv
@@ -41,26 +42,9 @@ DECODE = [(b, ctx) for b in (1, 16, 64, 256) for ctx in (512, 2048, 8192, 16384)
 ROTATE_BYTES = 400e6  # rotate through enough weight copies that none is served from L2 (50 MB on an H100)
 
 
-def timer(device: str):
-    """Median seconds of a callable: CUDA events on a GPU, a host clock on the CPU."""
-    def measure(fn, reps: int) -> float:
-        for _ in range(3):
-            fn()
-        samples = []
-        for _ in range(reps):
-            if device == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                samples.append(start.elapsed_time(end) / 1e3)
-            else:
-                t0 = time.perf_counter()
-                fn()
-                samples.append(time.perf_counter() - t0)
-        return statistics.median(samples)
-    return measure
+def timer(device: str) -> Callable[[Callable[[], object], int], float]:
+    """Median seconds of a callable over `reps` calls on `device`."""
+    return lambda fn, reps: median_seconds(fn, reps, device)
 
 
 def copy_bandwidth(measure, device: str, size: int) -> dict:

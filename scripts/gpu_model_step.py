@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from gpu_timing import median_seconds
 
 
 @dataclass(frozen=True)
@@ -104,31 +103,12 @@ class Model:
         return F.rms_norm(last, (a.d_model,), self.norm) @ self.lm_head
 
 
-def median_seconds(fn, reps: int, device: str) -> float:
-    for _ in range(2):
-        fn()
-    samples = []
-    for _ in range(reps):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            samples.append(start.elapsed_time(end) / 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def decode_step(model: Model, batch: int, context: int, device: str) -> float:
     """Seconds of one decode step, captured as a CUDA graph and replayed (eager on the CPU)."""
     x = torch.randn(batch, model.a.d_model, device=device, dtype=torch.bfloat16)
     pos = torch.full((batch,), context - 1, device=device)
     if device != "cuda":
-        return median_seconds(lambda: model.forward(x, batch, 1, context, pos), 3, device)
+        return median_seconds(lambda: model.forward(x, batch, 1, context, pos), 3, device, warmup=2)
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -138,7 +118,7 @@ def decode_step(model: Model, batch: int, context: int, device: str) -> float:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         model.forward(x, batch, 1, context, pos)
-    seconds = median_seconds(graph.replay, 20, device)
+    seconds = median_seconds(graph.replay, 20, device, warmup=2)
     del graph
     return seconds
 
@@ -148,7 +128,7 @@ def prefill(model: Model, tokens: int, device: str) -> float:
     x = torch.randn(tokens, model.a.d_model, device=device, dtype=torch.bfloat16)
     pos = torch.arange(tokens, device=device)
     with torch.inference_mode():
-        return median_seconds(lambda: model.forward(x, 1, tokens, tokens, pos), 5, device)
+        return median_seconds(lambda: model.forward(x, 1, tokens, tokens, pos), 5, device, warmup=2)
 
 
 def measure(a: Arch, device: str, quick: bool) -> dict:
