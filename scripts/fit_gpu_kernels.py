@@ -6,6 +6,10 @@ scripts/gpu_kernels.py and scripts/gpu_model_step.py, and report how well they e
 2. Whole decode steps: the GEMMs at the fitted efficiencies + the KV cache read at an attention bandwidth + a
    fixed time per layer + a time per layer per sequence; fitted on every model, batch and context measured.
 
+3. The planner's own performance model (roofline, the installed H100 factors, fitted to published vLLM runs)
+   against the same one-GPU decode steps, without its per-step engine overhead: how far a forward pass alone is
+   from what vLLM achieved.
+
 The fixed time per layer is what the catalog's `layer_overhead_us` takes (gpu_pools/gpus.csv); the rest is
 reported to show which other factors the measurements support. Prints figures, asserts nothing.
 
@@ -22,6 +26,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 from scipy.optimize import least_squares
+
+from solver.domain.workload import Settings, Workload
+from solver.loaders.catalog import load_catalog
+from solver.loaders.hf_config import read_hf_config
+from solver.loaders.resources import bundled_dir
+from solver.perf import get_model
 
 PEAK_TFLOPS = {"bf16": 989.4, "fp8": 1978.9}  # H100 SXM datasheet, dense (gpu_pools/gpus.csv)
 DATASHEET_TBPS = 3.35
@@ -100,6 +110,29 @@ def fit_steps(steps: dict, tbps: float, efficiency: float, table: Table) -> None
                   f"({', '.join(names)})", *errors_row(model(fit.x) / seconds - 1))
 
 
+def planner_model_steps(steps: dict, table: Table) -> None:
+    """The roofline model's decode step (installed H100 factors, engine step overhead left out) for every measured
+    step of a whole model on one GPU (TP1: the TP>1 measurements leave out the all-reduces the model includes)."""
+    spec, perf = load_catalog().spec("H100"), get_model("roofline")
+    predicted, measured = [], []
+    for entry in steps["models"]:
+        a = entry["arch"]
+        if a["tp"] != 1:
+            continue
+        model = read_hf_config(bundled_dir("configs") / "models" / f"{a['name']}.json")[0]
+        for step in entry["decode"]:
+            work = Workload(input_tokens=step["context"], output_tokens=1, batch_sizes=[step["batch"]])
+            profile = perf.stage_profile(model, work, spec, spec.memory_gb, 1, step["batch"], Settings())
+            predicted.append(profile.decode_step_s(model.num_layers, 1) - profile.step_s)
+            measured.append(step["seconds"])
+    errors = np.array(predicted) / np.array(measured) - 1
+    by_batch = {b: np.median(errors[[s["batch"] == b for e in steps["models"] if e["arch"]["tp"] == 1
+                                     for s in e["decode"]]]) for b in (1, 64, 256)}
+    table.add_row("planner's model", str(len(errors)), "roofline with the installed H100 factors, no engine step "
+                  "overhead; median signed error at batch 1 / 64 / 256: "
+                  + " / ".join(f"{v:+.0%}" for v in by_batch.values()), *errors_row(errors))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?", default=Path("results/calibration/gpu_kernels"))
@@ -112,6 +145,7 @@ def main() -> None:
         table.add_column(column, justify="right" if column != "fitted" else "left")
     tbps, efficiency = fit_gemms(kernels, table)
     fit_steps(steps, tbps, efficiency, table)
+    planner_model_steps(steps, table)
     Console(width=160).print(table)
 
 
