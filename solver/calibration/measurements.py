@@ -20,7 +20,10 @@ from solver.domain.errors import ConfigError
 from solver.domain.hardware import Catalog
 from solver.domain.model import ModelArch
 from solver.loaders.config_csv import load_settings_and_model
-from solver.loaders.scenario import preset_names, presets_dir, resolve_config_dir
+from solver.loaders.hf_config import bundled_models, read_hf_config
+from solver.loaders.models import load_model
+from solver.loaders.resources import bundled_dir
+from solver.loaders.scenario import preset_names, presets_dir
 
 MEASUREMENT_SUFFIXES = (".csv", ".json")
 
@@ -85,17 +88,18 @@ def model_for(named: str | None, fallback: str | None, source: Path, row: int | 
 
 
 def resolve_model(name: str, source: Path) -> ModelArch:
-    """A preset name, a config folder, or a model name/HF id that matches a preset's model_name or hf_model_name
-    (ignoring case and punctuation: 'llama-3-3-70b' is the llama-3.3-70b preset)."""
+    """What `--model` takes (a preset, a config folder, a config.json, a bundled model such as mistral-7b), or a
+    model name/HF id that matches a preset's or a bundled model's name (ignoring case and punctuation:
+    'llama-3-3-70b' is the llama-3.3-70b preset, 'mistralai/Mistral-7B-Instruct-v0.3' the bundled mistral-7b)."""
     try:
-        directory, _ = resolve_config_dir(name)
-        return load_settings_and_model(directory / "config.csv")[0]
+        return load_model(name)[0]
     except ConfigError:
         pass
     wanted = _normalise(name)
-    for preset in preset_names():
-        model = load_settings_and_model(presets_dir() / preset / "config.csv")[0]
-        if wanted in {_normalise(preset), _normalise(model.name), _normalise(model.hf_name or "")}:
+    known = [load_settings_and_model(presets_dir() / preset / "config.csv")[0] for preset in preset_names()]
+    known += [read_hf_config(bundled_dir("configs") / "models" / f"{m}.json")[0] for m in bundled_models()]
+    for model in known:
+        if wanted in {_normalise(model.name), _normalise(model.hf_name or "")}:
             return model
     raise ConfigError(source, f"the model '{name}' is neither a preset, a config folder nor a preset's model name.",
                       f"pass --model with a preset ({', '.join(preset_names())}) or a config folder whose "
