@@ -101,8 +101,9 @@ def resolve_model(name: str, source: Path) -> ModelArch:
     for model in known:
         if wanted in {_normalise(model.name), _normalise(model.hf_name or "")}:
             return model
-    raise ConfigError(source, f"the model '{name}' is neither a preset, a config folder nor a preset's model name.",
-                      f"pass --model with a preset ({', '.join(preset_names())}) or a config folder whose "
+    raise ConfigError(source, f"the model '{name}' is neither a preset, a config folder, a bundled model nor the "
+                      "name of one.", f"pass --model with a preset ({', '.join(preset_names())}), a bundled model "
+                      f"({', '.join(bundled_models())}), a config.json or a config folder whose "
                       "config.csv has the model's architecture.")
 
 
