@@ -2,7 +2,9 @@
 (datasheet priors of gpu_pools/gpus.csv) and after (factors fitted on the fit part; errors reported on the runs
 held out). Then a stricter test of generalisation: for every GPU type measured in several files, each file in turn
 is predicted with factors fitted on the others only (a whole sweep - model, context length - never seen).
-The held-out errors are also given per source file and GPU (median, p90, max). Prints figures, asserts nothing.
+The held-out errors are also given per source file and GPU (median, p90, max), and every source's errors with the
+catalog that `predict` and the planner use (calibrated types fitted, the rest on priors). Prints figures, asserts
+nothing.
 
     python scripts/bench_accuracy.py [--holdout 0.3]
 
@@ -63,6 +65,7 @@ def main() -> None:
         summary.add_row(gpu, *(f"{c:.0%}" for c in cells))
     console.print(summary)
     console.print(held_out_by_source([m for m in runs if id(m) in held_ids], fitted, perf))
+    console.print(installed_catalog_by_source(runs, perf))
     console.print(leave_one_file_out(runs, priors, perf))
 
 
@@ -80,6 +83,27 @@ def held_out_by_source(held, fitted, perf) -> Table:
     for (source, gpu), values in sorted(groups.items(), key=lambda kv: (kv[0][0] == "all", kv[0])):
         table.add_row(source, gpu, str(len(values)), f"{np.median(values):.0%}", f"{np.percentile(values, 90):.0%}",
                       f"{max(values):.0%}")
+    return table
+
+
+def installed_catalog_by_source(runs, perf) -> Table:
+    """|error| of every run with the catalog `predict` and the planner use (gpu_pools/calibration.csv over the
+    priors): for a GPU type that file does not calibrate, this is how the priors do on data they never saw."""
+    installed = load_catalog()
+    table = Table(title="with the installed catalog (what predict and the planner use), |predicted / measured - 1|",
+                  title_justify="left")
+    for column in ("source", "GPU", "calibrated", "runs", "median", "p90", "max", "median signed"):
+        table.add_column(column, justify="right")
+    groups: dict[tuple[str, str], list[float]] = {}
+    for m in runs:
+        groups.setdefault((m.source.split(":")[0], m.gpu_type), []).append(
+            predict(m, installed.spec(m.gpu_type), perf) / m.tokens_per_s - 1)
+    calibrated = {spec.gpu_type for spec in installed.specs.values()
+                  if spec != load_catalog(calibrated=False).spec(spec.gpu_type)}
+    for (source, gpu), values in sorted(groups.items()):
+        e = np.abs(values)
+        table.add_row(source, gpu, "yes" if gpu in calibrated else "no (priors)", str(len(e)), f"{np.median(e):.0%}",
+                      f"{np.percentile(e, 90):.0%}", f"{e.max():.0%}", f"{np.median(values):+.0%}")
     return table
 
 
