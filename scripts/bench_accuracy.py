@@ -65,8 +65,14 @@ def main() -> None:
         summary.add_row(gpu, *(f"{c:.0%}" for c in cells))
     console.print(summary)
     console.print(held_out_by_source([m for m in runs if id(m) in held_ids], fitted, perf))
-    console.print(installed_catalog_by_source(runs, perf))
+    console.print(installed_catalog_by_source(runs, priors, perf))
     console.print(leave_one_file_out(runs, priors, perf))
+
+
+def spread(errors) -> list[str]:
+    """Median, p90 and max of |errors|, as table cells."""
+    e = np.abs(errors)
+    return [f"{np.median(e):.0%}", f"{np.percentile(e, 90):.0%}", f"{e.max():.0%}"]
 
 
 def held_out_by_source(held, fitted, perf) -> Table:
@@ -81,12 +87,11 @@ def held_out_by_source(held, fitted, perf) -> Table:
         for key in ((m.source.split(":")[0], m.gpu_type), ("all", "")):
             groups.setdefault(key, []).append(error)
     for (source, gpu), values in sorted(groups.items(), key=lambda kv: (kv[0][0] == "all", kv[0])):
-        table.add_row(source, gpu, str(len(values)), f"{np.median(values):.0%}", f"{np.percentile(values, 90):.0%}",
-                      f"{max(values):.0%}")
+        table.add_row(source, gpu, str(len(values)), *spread(values))
     return table
 
 
-def installed_catalog_by_source(runs, perf) -> Table:
+def installed_catalog_by_source(runs, priors, perf) -> Table:
     """|error| of every run with the catalog `predict` and the planner use (gpu_pools/calibration.csv over the
     priors): for a GPU type that file does not calibrate, this is how the priors do on data they never saw."""
     installed = load_catalog()
@@ -98,12 +103,10 @@ def installed_catalog_by_source(runs, perf) -> Table:
     for m in runs:
         groups.setdefault((m.source.split(":")[0], m.gpu_type), []).append(
             predict(m, installed.spec(m.gpu_type), perf) / m.tokens_per_s - 1)
-    calibrated = {spec.gpu_type for spec in installed.specs.values()
-                  if spec != load_catalog(calibrated=False).spec(spec.gpu_type)}
+    calibrated = {gpu for gpu, spec in installed.specs.items() if spec != priors.spec(gpu)}
     for (source, gpu), values in sorted(groups.items()):
-        e = np.abs(values)
-        table.add_row(source, gpu, "yes" if gpu in calibrated else "no (priors)", str(len(e)), f"{np.median(e):.0%}",
-                      f"{np.percentile(e, 90):.0%}", f"{e.max():.0%}", f"{np.median(values):+.0%}")
+        table.add_row(source, gpu, "yes" if gpu in calibrated else "no (priors)", str(len(values)), *spread(values),
+                      f"{np.median(values):+.0%}")
     return table
 
 
