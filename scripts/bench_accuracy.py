@@ -20,7 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from solver.calibration.fit import calibrate, fit_factors, median_abs, predict, relative_errors, split
+from solver.calibration.fit import calibrate, fit_factors, predict, relative_errors, split
 from solver.calibration.measurements import Defaults, collect
 from solver.loaders.catalog import load_catalog
 from solver.loaders.resources import bundled_dir
@@ -112,9 +112,9 @@ def installed_catalog_by_source(runs, priors, perf) -> Table:
 
 def leave_one_file_out(runs, priors, perf) -> Table:
     """Per measurement file: median |error| of its runs under factors fitted on the other files of its GPU type."""
-    table = Table(title="leave one file out: median |error| of a file's runs, factors fitted on the other files",
+    table = Table(title="leave one file out: |error| of a file's runs, factors fitted on the other files",
                   title_justify="left")
-    for column in ("GPU", "file", "runs", "median |error|", "errors"):
+    for column in ("GPU", "file", "runs", "median", "p90", "max"):
         table.add_column(column, justify="right")
     by_file: dict[tuple[str, str], list] = {}
     for m in runs:
@@ -126,8 +126,8 @@ def leave_one_file_out(runs, priors, perf) -> Table:
             continue
         mine = relative_errors(by_file[gpu, name], fit_factors(others, priors.spec(gpu), perf), perf)
         errors.extend(mine)
-        table.add_row(gpu, name, str(len(mine)), f"{median_abs(mine):.0%}", " ".join(f"{e:+.0%}" for e in mine))
-    table.add_row("all", "", str(len(errors)), f"{median_abs(np.array(errors)):.0%}", "")
+        table.add_row(gpu, name, str(len(mine)), *spread(mine))
+    table.add_row("all", "", str(len(errors)), *spread(np.array(errors)))
     return table
 
 

@@ -32,6 +32,7 @@ from solver.loaders.scenario import load_scenario as load_folder
 from solver.loaders.scenario import resolve_config_dir
 from solver.perf import get_model
 from solver.report.solution import to_solution
+from solver.search.kv_limited import smaller_powers_of_two
 from solver.search.solve import solve as search_solve
 
 
@@ -93,6 +94,13 @@ def solve(scenario: Scenario, method: str | None = None, backend: str = "highs",
                                progress=progress)
         solution = to_solution(outcome, trial, perf)
         solution.warnings += notes
+        p = solution.placement
+        if p is not None and p.kv_limited:
+            solution.warnings.append(
+                f"KV-limited: batch size {p.requested_batch_size} was asked, but this placement's KV cache holds "
+                f"{p.batch_size} requests per stage, so vLLM runs {p.batch_size} at once and the figures are for "
+                f"that; it is cheaper per token than every placement that holds {p.requested_batch_size}, if any "
+                "does (launch it with the max_num_seqs of the plan).")
         return solution
 
     solution = run(scenario)
@@ -110,15 +118,6 @@ def solve(scenario: Scenario, method: str | None = None, backend: str = "highs",
                                   f"{batch} requests per stage (pass a --batch-size to choose another).")
             return found
     return solution
-
-
-def smaller_powers_of_two(batch: int) -> list[int]:
-    """The powers of two below `batch`, largest first."""
-    sizes, p = [], 1
-    while p < batch:
-        sizes.append(p)
-        p *= 2
-    return sizes[::-1]
 
 
 def why_infeasible(scenario: Scenario, perf_model: str = DEFAULT_PERF_MODEL, time_limit: float | None = None) -> str:

@@ -30,24 +30,35 @@ def best_ratio(scenario: Scenario, batch: int, perf: PerformanceModel) -> tuple[
 
 
 def best_of(scenario: Scenario, batch: int, perf: PerformanceModel, objective) -> tuple[float, tuple] | None:
-    """(min objective($/h, tok/s), the pipeline) over all valid pipelines at `batch`, or None."""
-    found = [(objective(cost, thr), pipeline) for cost, thr, pipeline in pipelines(scenario, batch, perf)]
+    """(min objective($/h, tok/s), the pipeline) over all valid pipelines at `batch` and at the smaller batches
+    that stand in for it where its KV cache rules a stage out (kv_stand_ins), or None."""
+    found = [(objective(cost, thr), pipeline) for b in [batch, *kv_stand_ins(scenario, batch, perf)]
+             for cost, thr, pipeline in pipelines(scenario, b, perf)]
     return min(found, key=lambda item: item[0], default=None)
 
 
-def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tuple[float, float, tuple]]:
-    """($/h, tok/s, pipeline) of every valid pipeline at `batch`."""
-    m, w, s = scenario.model, scenario.workload, scenario.settings
+def kv_stand_ins(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[int]:
+    """Powers of two below `batch` (not themselves asked) at which some stage - its layers, position, pool, TP
+    and pipeline depth - fits memory but does not at `batch`: vLLM would run a placement using it at that lower
+    concurrency rather than refuse it."""
+    asked = scenario.workload.batch_sizes
+    lower = max((b for b in asked if b < batch), default=0)
+    smaller = [c for c in (2 ** i for i in range(batch.bit_length())) if lower < c < batch and c not in asked]
+    fits_at = {b: stage_kinds_fitting(scenario, b, perf) for b in [batch, *smaller]}
+    return [c for c in smaller if fits_at[c] - fits_at[batch]]
+
+
+def memory_rules(scenario: Scenario, batch: int, perf: PerformanceModel):
+    """(options, sizes_allowed, fits): the (pool, TP) choices, which stage sizes a pipeline may have, and whether a
+    stage of n layers on (pool g, TP t) at a position of a `parts`-stage pipeline fits memory (the KV cache of
+    parts x batch requests) and the older solver's minimum segment size."""
+    m, s = scenario.model, scenario.settings
     L = m.num_layers
     options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees_for(pool.gpu_type)
                if t <= min(pool.count, pool.spec.gpus_per_node) and m.num_heads % t == 0]
-    def profile(g: int, t: int, requests: int):
-        return perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, requests, s)
-
-    # vLLM runs P stages as P micro-batches of `batch`: time at `batch`, memory (KV cache) at P x batch requests.
-    profiles = {(g, t): profile(g, t, batch) for g, t in options}
-    in_flight = {(g, t, parts): profile(g, t, parts * batch) for g, t in options
-                 for parts in range(1, min(s.max_pipeline_stages, L) + 1)}
+    in_flight = {(g, t, parts): perf.stage_profile(m, scenario.workload, scenario.pools[g].spec,
+                                                   scenario.pools[g].memory_gb, t, parts * batch, s)
+                 for g, t in options for parts in range(1, min(s.max_pipeline_stages, L) + 1)}
     minimum, quantized = min(s.min_layers_per_stage, L), s.segment_quantization == "on"
 
     def sizes_allowed(sizes: tuple[int, ...]) -> bool:
@@ -71,6 +82,38 @@ def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tu
         reaching = [n for n in fitting if profile.memory_gb(n, first, False) >= target]
         return min(reaching) if reaching else max(fitting, default=0)
 
+    def fits(n: int, g: int, t: int, parts: int, first: bool, last: bool) -> bool:
+        profile = in_flight[g, t, parts]
+        return profile.memory_gb(n, first, last) <= profile.usable_gb and (last or n >= floor(g, t, parts, first))
+
+    return options, sizes_allowed, fits
+
+
+def stage_kinds_fitting(scenario: Scenario, batch: int, perf: PerformanceModel) -> set[tuple]:
+    """(layers, first, last, pool, TP, depth) of every stage kind that fits memory: at each depth, a single stage
+    of all layers (depth 1), or a first, middle (depth >= 3) or last stage of any size such a stage may have."""
+    L, s = scenario.model.num_layers, scenario.settings
+    options, _, fits = memory_rules(scenario, batch, perf)
+    minimum, quantized = min(s.min_layers_per_stage, L), s.segment_quantization == "on"
+    body = [n for n in range(minimum, L - (1 if quantized else minimum) + 1) if not quantized or n in s.segment_sizes]
+    tail = list(range(1 if quantized else minimum, L - minimum + 1))
+    kinds = {(L, True, True, g, t, 1) for g, t in options if fits(L, g, t, 1, True, True)}
+    for parts in range(2, min(s.max_pipeline_stages, L) + 1):
+        positions = [(True, False, body), (False, True, tail)] + ([(False, False, body)] if parts >= 3 else [])
+        kinds |= {(n, first, last, g, t, parts) for first, last, sizes in positions for n in sizes
+                  for g, t in options if fits(n, g, t, parts, first, last)}
+    return kinds
+
+
+def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tuple[float, float, tuple]]:
+    """($/h, tok/s, pipeline) of every valid pipeline at `batch`."""
+    m, w, s = scenario.model, scenario.workload, scenario.settings
+    L = m.num_layers
+    options, sizes_allowed, fits = memory_rules(scenario, batch, perf)
+    # vLLM runs P stages as P micro-batches of `batch`: time at `batch`, memory (KV cache) at P x batch requests.
+    profiles = {(g, t): perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
+                for g, t in options}
+
     valid = []
     for parts in range(1, min(s.max_pipeline_stages, L) + 1):
         for sizes in filter(sizes_allowed, compositions(L, parts, 1)):
@@ -86,8 +129,7 @@ def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tu
                 for i, (n, (g, t)) in enumerate(zip(sizes, choice)):
                     p = profiles[(g, t)]
                     first, last = i == 0, i == parts - 1
-                    mem = in_flight[g, t, parts].memory_gb(n, first, last)
-                    if mem > p.usable_gb or (not last and n < floor(g, t, parts, first)):
+                    if not fits(n, g, t, parts, first, last):
                         ok = False
                         break
                     thr = min(thr, p.throughput(n, last) * (1 - s.headroom))

@@ -79,9 +79,21 @@ def test_published_runs_are_read_with_nodes_from_instance_type(catalog):
 
 def test_h100_sweeps_keep_their_own_models_and_cap_concurrency(catalog):
     runs = collect([MEASURED], catalog, Defaults(model="llama-3.3-70b"))
-    h100 = [m for m in runs if m.gpu_type == "H100"]
+    h100 = [m for m in runs if m.gpu_type == "H100" and m.source.startswith("tokenomics")]
     assert {(m.model.num_layers, m.tp) for m in h100} == {(32, 1), (80, 4)}  # 8B on TP1, 70B on TP4
     assert max(m.batch_size for m in h100) == 256  # 512 submitted, vLLM's max_num_seqs 256 in flight
+
+
+def test_llm_inference_bench_runs_are_generated_tokens_of_bundled_shapes(catalog, perf):
+    """Their Throughput counts prompt and generated tokens; every run vLLM completed must be predicted to run."""
+    runs = read_measurements(MEASURED / "llm_inference_bench_vllm.csv", catalog, Defaults())
+    assert len(runs) == 531 and {m.gpu_type for m in runs} == {"A100-40GB", "H100"}
+    tight = [m for m in runs if m.gpu_type == "A100-40GB" and m.model.num_layers == 80 and m.batch_size == 16
+             and m.input_tokens == 2048]
+    assert [round(m.tokens_per_s, 1) for m in tight] == [77.3]  # 154.68 (input + output) tok/s published
+    assert all(m.gpus_per_node == m.tp for m in runs)
+    installed = load_catalog()
+    assert min(predict(m, installed.spec(m.gpu_type), perf) for m in runs) > 0
 
 
 def test_calibration_reduces_error_on_published_runs(catalog, perf):

@@ -134,11 +134,14 @@ def test_cost_target_is_reported_and_enforced_only_when_asked():
     assert done.exit_code == 3 and "max_cost_per_million_token" in done.stderr
 
 
-def test_a_batch_that_cannot_fit_is_replaced_by_the_largest_that_does_and_said_so():
+def test_a_batch_no_kv_cache_can_hold_is_run_kv_limited_and_said_so():
+    """hal's batch 64 fits no placement's KV cache: vLLM would still run them at a lower concurrency, and so
+    does the plan (the largest power of two that fits), flagged kv_limited with the batch asked."""
     solution, notes = solve_json("--config-dir", "hal", "--method", "enumeration")
-    batch = solution["placement"]["batch_size"]
-    assert batch < 64 and solution["workload"]["batch_sizes"] == [batch]
-    assert "no placement serves batch size 64" in " ".join(notes.split())
+    placement = solution["placement"]
+    assert placement["batch_size"] < 64 and placement["requested_batch_size"] == 64 and placement["kv_limited"]
+    assert solution["workload"]["batch_sizes"] == [64]
+    assert "KV-limited: batch size 64 was asked" in " ".join(notes.split())
 
 
 def test_no_method_says_what_the_older_default_was():

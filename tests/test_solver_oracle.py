@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from solver.perf.deployment import Deployment
 from solver.placement.assemble import placement_from_stages
 from solver.placement.candidates import build_arcs
 from solver.placement.model import build_model
@@ -231,13 +232,34 @@ def test_memory_infeasible_instance_is_reported_infeasible(catalog, perf):
 
 def test_every_stage_holds_the_kv_cache_of_all_micro_batches(catalog, perf):
     """vLLM runs P stages as P micro-batches of the batch: every stage holds the KV cache of P x batch requests.
-    Two L4 stages of 2 layers hold 256 long requests but not 512, so the optimum is one TP2 stage (as the
-    oracle says), and the checker rejects the two-stage plan a per-stage memory check would have accepted."""
+    Two L4 stages of 2 layers hold 256 long requests but not 512: at batch 256 the only plan is one TP2 stage,
+    the checker rejects the two-stage plan a per-stage memory check would have accepted, and the optimum (as
+    the oracle says) is a pipeline that vLLM runs at a lower concurrency than asked (KV-limited)."""
     scenario = make_scenario(catalog, [("L4", 4, 24.0, 0.7)], layers=4, layer_gb=6.0, batch=256,
                              settings={"max_pipeline_stages": 4}, workload={"input_tokens": 16384})
-    p = solve(scenario, perf, method="exact", compare=False).placement
-    assert [(s.tp, s.layers) for s in p.stages] == [(2, 4)] and p.requests_in_flight == 256
+    outcome = solve(scenario, perf, method="exact", compare=False)
+    at_asked = next(b.placement for b in outcome.batches if b.batch == 256)
+    assert [(s.tp, s.layers) for s in at_asked.stages] == [(2, 4)] and at_asked.requests_in_flight == 256
+    p = outcome.placement
+    assert p.kv_limited and p.requested_batch_size == 256 and p.batch_size < 256
+    assert check_placement(scenario, p, perf) == []
     assert math.isclose(p.dollar_per_hour / p.tokens_per_s, best_ratio(scenario, 256, perf)[0], rel_tol=1e-6)
     two_stages = placement_from_stages(scenario, [(0, 2, 0, 1), (2, 4, 0, 1)], 256, perf)
     assert two_stages.requests_in_flight == 512
     assert any("512 requests in flight" in problem for problem in check_placement(scenario, two_stages, perf))
+
+
+def test_a_kv_limited_plan_is_what_vllm_runs_at_the_batch_asked(catalog, perf):
+    """The planner never drops a placement for KV reasons: the KV-limited plan's figures are those of the
+    concurrency its KV cache holds, and predicting the same stages at the batch asked (as `predict` and vLLM do)
+    finds them KV-limited, at no fewer requests at once and no lower throughput."""
+    scenario = make_scenario(catalog, [("L4", 4, 24.0, 0.7)], layers=4, layer_gb=6.0, batch=256,
+                             settings={"max_pipeline_stages": 4}, workload={"input_tokens": 16384})
+    p = solve(scenario, perf, method="exact", compare=False).placement
+    assert p.kv_limited
+    own = Deployment.of_placement(scenario, p).evaluate(perf)
+    assert own.fits and math.isclose(own.tokens_per_s, p.tokens_per_s / (1 - scenario.settings.headroom),
+                                     rel_tol=1e-6)
+    asked = Deployment.of_stages(scenario, p.stages, p.requested_batch_size * p.pipeline_stages).evaluate(perf)
+    assert not asked.fits and p.requests_in_flight <= asked.concurrency < p.requested_batch_size * p.pipeline_stages
+    assert asked.tokens_per_s >= own.tokens_per_s * (1 - 1e-9)

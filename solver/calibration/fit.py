@@ -27,10 +27,11 @@ from solver.storage.atomic import write_csv_atomic
 # purpose: a fit that needs 9% of peak FLOPS is fitting a modelling gap, not the GPU, and would mislead the planner.
 BOUNDS = {"compute_efficiency": (0.25, 0.9), "memory_efficiency": (0.3, 0.95),
           "attention_efficiency": (0.2, 1.0), "comm_efficiency": (0.1, 0.9),
-          "layer_overhead_us": (0.0, 1000.0), "step_overhead_ms": (0.0, 100.0)}
+          "layer_overhead_us": (0.0, 1000.0), "step_overhead_ms": (0.0, 100.0),
+          "seq_overhead_us": (0.0, 500.0)}
 SCALE = {"compute_efficiency": 0.3, "memory_efficiency": 0.3, "attention_efficiency": 0.3,
          "comm_efficiency": 0.3, "layer_overhead_us": 200.0,
-         "step_overhead_ms": 20.0}
+         "step_overhead_ms": 20.0, "seq_overhead_us": 100.0}
 PRIOR_WEIGHT = 0.05  # a move of one SCALE costs as much as a 5% log error on one run
 # Measured, not fitted: the fixed time per layer comes from whole decode steps timed on a GPU
 # (results/calibration/gpu_kernels/). Throughput sweeps cannot tell it from the step overhead and the all-reduce
@@ -73,6 +74,14 @@ def split(runs: list[Measurement], holdout: float) -> tuple[list[Measurement], l
     return fit, held
 
 
+def source_weights(runs: list[Measurement]) -> np.ndarray:
+    """Per-run weights (mean 1) under which every source file counts the same, so that a 300-run sweep of one
+    vLLM version does not drown the 10-run sweeps of another (long contexts, recent vLLM) on the same GPU type."""
+    files = [m.source.split(":")[0] for m in runs]
+    counts = {f: files.count(f) for f in set(files)}
+    return np.array([len(runs) / (len(counts) * counts[f]) for f in files])
+
+
 def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> GpuSpec:
     """Least squares on log(predicted / measured) with a weak prior; a few starting points because the roofline's
     max(compute, memory) makes the error surface piecewise smooth. The fields not in FITTED_FIELDS keep `spec`'s
@@ -83,11 +92,12 @@ def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) 
     scale = np.array([SCALE[n] for n in names])
     prior = np.clip(np.array([getattr(spec, n) for n in names], dtype=float), lower, upper)
     measured = np.array([m.tokens_per_s for m in runs])
+    weight = np.sqrt(source_weights(runs))
 
     def residuals(x: np.ndarray) -> np.ndarray:
         candidate = spec.model_copy(update=dict(zip(names, map(float, x))))
         predicted = np.array([predict(m, candidate, perf) for m in runs])
-        return np.r_[np.log(np.maximum(predicted, 1e-9) / measured), PRIOR_WEIGHT * (x - prior) / scale]
+        return np.r_[weight * np.log(np.maximum(predicted, 1e-9) / measured), PRIOR_WEIGHT * (x - prior) / scale]
 
     efficiency = np.array([n.endswith("efficiency") for n in names])
     starts = [prior, np.clip(np.where(efficiency, prior * 0.7, prior + 0.5 * scale), lower, upper),

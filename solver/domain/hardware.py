@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 CALIBRATED_FIELDS = ("compute_efficiency", "memory_efficiency", "attention_efficiency", "comm_efficiency",
-                     "layer_overhead_us", "step_overhead_ms")
+                     "layer_overhead_us", "step_overhead_ms", "seq_overhead_us")
 
 
 class GpuSpec(BaseModel):
@@ -31,6 +31,7 @@ class GpuSpec(BaseModel):
     comm_efficiency: float
     layer_overhead_us: float
     step_overhead_ms: float
+    seq_overhead_us: float = 0.0  # per sequence per engine step: scheduling, sampling, detokenisation (CPU)
     cuda_memory_gib: float | None = None  # what CUDA reports as the card's total (ECC and the driver take some)
 
     def visible_memory_share(self) -> float:

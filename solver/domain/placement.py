@@ -53,6 +53,14 @@ class Placement(BaseModel):
     link_tokens_per_s: list[float] = Field(default_factory=list)
     link_bandwidth_gbps: list[float] = Field(default_factory=list, description="GB/s between consecutive stages")
     replicas: int = Field(default=1, ge=1)
+    requested_batch_size: int | None = Field(
+        default=None, description="the batch asked for when this placement's KV cache holds fewer requests: vLLM "
+        "would run `batch_size` of them at once, and the figures are for that")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kv_limited(self) -> bool:
+        return self.requested_batch_size is not None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -24,7 +24,7 @@ def default_catalog_dir() -> Path:
     return Path(env) if env else bundled_dir("gpu_pools")
 
 
-OPTIONAL_FIELDS = {"cuda_memory_gib"}  # empty or absent: the nominal memory
+OPTIONAL_FIELDS = {"cuda_memory_gib", "seq_overhead_us"}  # empty or absent: nominal memory; none
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:

@@ -5,8 +5,9 @@ step reads the weights once plus the KV cache of the batch and is memory-bound u
 attention kernels (flash / paged attention) run after the GEMMs and reach a lower fraction of peak, so they are a
 roofline of their own with `attention_efficiency` (sharing the GEMMs' factors predicted 16k-context H100 runs
 30-45% too fast). Tensor parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces
-per layer; the achieved fractions of peak (efficiencies) and fixed overheads per layer and per engine step come
-from the GPU catalog, where calibration overwrites them.
+per layer; the achieved fractions of peak (efficiencies) and fixed overheads per layer, per engine step and per
+sequence in a step (the engine's CPU work grows with the batch) come from the GPU catalog, where calibration
+overwrites them.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "5"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
-    # per-layer time in the catalog, memory as CUDA shows it)
+    version = "6"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
+    # per-layer time in the catalog, memory as CUDA shows it; 6: a per-sequence cost in every engine step)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile:
@@ -99,7 +100,7 @@ class RooflineModel:
             prefill_layer_s=float(prefill.sum() + prefill_comm),
             decode_layer_s=float(decode.sum() + decode_comm + overhead),
             prefill_head_s=float(head.sum()), decode_head_s=float(head.sum()),
-            step_s=spec.step_overhead_ms * 1e-3,
+            step_s=spec.step_overhead_ms * 1e-3 + b * spec.seq_overhead_us * 1e-6,
             layer_parts=layer_parts, head_parts=head_parts,
             weight_gb_per_layer=layer_bytes / 1e9,
             kv_gb_per_layer=b * arch.cached_tokens(m, inp + out) * kv_token_gpu / 1e9,

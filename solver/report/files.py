@@ -19,7 +19,7 @@ def summary_frame(solution: Solution) -> pd.DataFrame:
                      "total_gpus": b.total_gpus, "gpu_types": "|".join(b.gpu_types) if found else None,
                      "tp_degrees": "|".join(map(str, b.tp_degrees)) if found else None,
                      "exact_cost_per_million_tokens": b.exact_cost_per_million_tokens,
-                     "is_best": b.batch_size == chosen,
+                     "kv_limited_of": b.kv_limited_of, "is_best": b.batch_size == chosen,
                      "status": "SUCCESS" if found else b.note.upper() or "INFEASIBLE"})
     return pd.DataFrame(rows)
 

@@ -23,7 +23,8 @@ def comparison_table(comparison: Comparison) -> Table:
 
 
 SHORT = {"compute_efficiency": "compute eff", "memory_efficiency": "memory eff", "attention_efficiency": "attn eff",
-         "comm_efficiency": "comm eff", "layer_overhead_us": "layer us", "step_overhead_ms": "step ms"}
+         "comm_efficiency": "comm eff", "layer_overhead_us": "layer us", "step_overhead_ms": "step ms",
+         "seq_overhead_us": "seq us"}
 
 
 def report_tables(results: list[GpuCalibration]) -> tuple[Table, Table]:

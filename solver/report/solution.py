@@ -36,7 +36,8 @@ def _batch_summary(b: BatchResult) -> BatchSummary:
     """One batch size's line: the MILP's size and work, and the best plan found at that batch size."""
     summary = BatchSummary(batch_size=b.batch, stage_types=b.arcs, variables=b.variables, constraints=b.constraints,
                            solves=b.solves, quantized=b.quantized,
-                           exact_cost_per_million_tokens=b.exact_cost_per_million_tokens, note=b.note)
+                           exact_cost_per_million_tokens=b.exact_cost_per_million_tokens, note=b.note,
+                           kv_limited_of=b.kv_limited_of)
     p = b.placement
     if p is None:
         return summary

@@ -47,7 +47,9 @@ def render(solution: Solution, console: Console) -> None:
         ("Latency", f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms"),
         ("Batch size", f"{p.batch_size} per stage" + (f" x {p.pipeline_stages} micro-batches = "
                                                       f"{p.requests_in_flight} requests in flight"
-                                                      if p.pipeline_stages > 1 else " (requests in flight)")),
+                                                      if p.pipeline_stages > 1 else " (requests in flight)")
+                       + (f"; KV-limited: its KV cache cannot hold the {p.requested_batch_size} per stage asked, "
+                          "so vLLM runs this many at once" if p.kv_limited else "")),
         ("Method / backend", f"{solution.method} / {solution.backend}"),
         ("Solve time", f"{solution.solve_seconds:.2f} s ({solution.solves} MILP solves; first incumbent after "
                        f"{first})"),

@@ -21,6 +21,7 @@ class BatchResult:
     solves: int = 0
     exact_cost_per_million_tokens: float | None = None
     note: str = ""
+    kv_limited_of: int | None = None  # the asked batch this one stands in for (its KV cache holds fewer)
 
 
 @dataclass

@@ -13,10 +13,12 @@ import numpy as np
 from solver.domain.placement import Placement
 from solver.domain.scenario import Scenario
 from solver.perf.base import PerformanceModel
+from solver.perf.deployment import Deployment
 from solver.placement.assemble import ordered_stages, placement_from_stages
-from solver.placement.candidates import build_arcs
+from solver.placement.candidates import ArcSet, build_arcs
 from solver.placement.model import PlacementModel, build_model
 from solver.search.frontier import Found, Frontier
+from solver.search.kv_limited import adds_kv_limited_kinds, kv_ladder
 from solver.search.methods import only_pool, run_method
 from solver.search.objectives import best_first, method_objective, min_throughput, ratio_cap, ratio_objective
 from solver.search.outcome import BatchResult, Outcome
@@ -24,11 +26,21 @@ from solver.search.runner import Runner
 
 
 def to_placement(scenario: Scenario, pm: PlacementModel, f: Found, perf: PerformanceModel,
-                 replicas: int = 1) -> Placement:
+                 replicas: int = 1, stands_for: int | None = None) -> Placement:
+    """The placement of a frontier point; searched at a batch standing in for a larger asked one, it records that
+    batch when its KV cache cannot hold it (vLLM would run it at this concurrency)."""
     stages = ordered_stages(pm.arcs, pm.counts(f.x), pm.transitions(f.x))
     placement = placement_from_stages(scenario, stages, pm.arcs.batch, perf)
     placement.replicas = replicas
+    if stands_for is not None:
+        deployment = Deployment.of_placement(scenario, placement.model_copy(update={"batch_size": stands_for}))
+        if not deployment.evaluate(perf).fits:
+            placement.requested_batch_size = stands_for
     return placement
+
+
+def _kv_note(stands_for: int | None) -> str:
+    return f"KV-limited stand-in for batch {stands_for}" if stands_for is not None else ""
 
 
 @dataclass
@@ -119,15 +131,24 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
     results: list[BatchResult] = []
     best: _Searched | None = None
     bounds: list[float] = []  # per batch: a proven lower bound on the method's objective
-    for batch in sorted(scenario.workload.batch_sizes, reverse=True):
+    asked = sorted(scenario.workload.batch_sizes, reverse=True)
+    built: dict[int, ArcSet] = {}
+    for batch, stands_for in [(b, None) for b in asked] + kv_ladder(asked):
         if run.remaining() <= 0:
             run.time_limited = True
-            results.append(BatchResult(batch, None, math.inf, 0, 0, 0, False, note="not searched (time limit)"))
-            bounds.append(objective(0.0, math.inf))
+            if stands_for is None:
+                results.append(BatchResult(batch, None, math.inf, 0, 0, 0, False, note="not searched (time limit)"))
+                bounds.append(objective(0.0, math.inf))
             continue
         if progress:
             progress(f"batch {batch}: building candidates")
-        arcs = build_arcs(scenario, batch, perf)
+        arcs = built[batch] = build_arcs(scenario, batch, perf)
+        if stands_for is not None and not adds_kv_limited_kinds(arcs, built[stands_for]):
+            continue  # every placement here also holds the asked batch, and runs faster there
+        floor = ratio_floor(arcs) if objective is ratio_objective else -math.inf
+        if stands_for is not None and floor >= min(value(best.found) if best else math.inf, to_beat):
+            bounds.append(floor)
+            continue  # even its most cost-efficient stage type cannot beat the plan in hand
         if len(arcs) == 0:
             results.append(BatchResult(batch, None, math.inf, 0, 0, 0, arcs.quantized, note="no stage fits memory"))
             bounds.append(math.inf)
@@ -140,9 +161,11 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
         bound = min(value(best.found) if best else math.inf, to_beat)
         f = run_method(method, frontier, scenario, to_beat=bound)
         bounds.append(frontier.search_bound if method != "enumeration" else (value(f) if f else math.inf))
-        entry = BatchResult(batch, to_placement(scenario, pm, f, perf, replicas) if f else None,
+        entry = BatchResult(batch, to_placement(scenario, pm, f, perf, replicas, stands_for) if f else None,
                             f.gap if f else math.inf, len(arcs), pm.lp.shape[1], pm.lp.shape[0], arcs.quantized,
-                            note="" if f else _why_none(frontier, best.entry.batch if best else None, bound))
+                            note=_kv_note(stands_for) if f else _why_none(frontier, best.entry.batch if best else None,
+                                                                         bound),
+                            kv_limited_of=stands_for)
         entry.solves = run.solves - solves_before
         here = _Searched(entry, pm, frontier, f)
         searched.append(here)
@@ -156,8 +179,8 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
         chosen = best.entry.placement
         single_pool = chosen is not None and len({stage.pool for stage in chosen.stages}) == 1
         # The $/token optimum on one pool is also the best plan using one pool only: no search needed.
-        homogeneous = chosen if method == "exact" and single_pool else _best_homogeneous(scenario, best.pm, run,
-                                                                                         perf, replicas)
+        homogeneous = chosen if method == "exact" and single_pool else _best_homogeneous(
+            scenario, best.pm, run, perf, replicas, best.entry.kv_limited_of)
     if run.time_limited:
         exact_best = homogeneous = None
     return Outcome(method=method, backend=run.backend, placement=best.entry.placement if best else None,
@@ -165,6 +188,15 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
                    gap=best.found.gap if best else 0.0, first_incumbent_s=None, time_limited=False,
                    exact=exact_best, homogeneous=homogeneous, found=best.found if best else None,
                    bound=min(bounds, default=math.inf))
+
+
+def ratio_floor(arcs: ArcSet) -> float:
+    """A lower bound on the $/h per tok/s of any pipeline of these stage types: a pipeline's cost is the sum of its
+    stages' and its rate at most each stage's, so ratio >= sum_k cost_k / rate_k >= layers x the best per-layer
+    cost_k / (rate_k x size_k)."""
+    if len(arcs) == 0:
+        return math.inf
+    return float(arcs.num_layers * np.min(arcs.cost / (arcs.throughput * arcs.size)))
 
 
 def _why_none(frontier: Frontier, best_batch: int | None, bound: float) -> str:
@@ -186,13 +218,13 @@ def _exact_baseline(scenario: Scenario, searched: list[_Searched], method: str, 
         f = item.found if method == "exact" else best_first(item.frontier, ratio_objective, ratio_cap=cap,
                                                             to_beat=exact.ratio if exact else math.inf)
         if f is not None and (exact is None or f.ratio < exact.ratio):
-            exact, placement = f, to_placement(scenario, item.pm, f, perf, replicas)
+            exact, placement = f, to_placement(scenario, item.pm, f, perf, replicas, item.entry.kv_limited_of)
             item.entry.exact_cost_per_million_tokens = placement.cost_per_million_tokens
     return placement
 
 
 def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf: PerformanceModel,
-                      replicas: int) -> Placement | None:
+                      replicas: int, stands_for: int | None) -> Placement | None:
     """Best $/token using one pool only, at the chosen plan's batch size; each pool's search only looks for plans
     that beat the best pool so far."""
     incumbent: Found | None = None
@@ -202,4 +234,4 @@ def _best_homogeneous(scenario: Scenario, pm: PlacementModel, run: Runner, perf:
                            ratio_cap=ratio_cap(scenario), to_beat=incumbent.ratio if incumbent else math.inf)
             if f is not None:
                 incumbent = f
-    return to_placement(scenario, pm, incumbent, perf, replicas) if incumbent else None
+    return to_placement(scenario, pm, incumbent, perf, replicas, stands_for) if incumbent else None
