@@ -93,7 +93,9 @@ def search_layout(scenario: Scenario, perf_model: str, backend: str, deadline: f
     time_limit = deadline - time.time()
     if time_limit <= 0:
         return Searched(None, None, cut=True)
-    outcome = search_solve(scenario, get_model(perf_model), method="exact", backend=backend, time_limit=time_limit)
+    # Exactly at the batch asked: the capacity model itself runs each copy at the concurrency its KV cache holds.
+    outcome = search_solve(scenario, get_model(perf_model), method="exact", backend=backend, time_limit=time_limit,
+                           kv_limited=False)
     return Searched(outcome.placement, outcome.homogeneous, outcome.time_limited)
 
 

@@ -69,10 +69,12 @@ def per_replica(scenario: Scenario, replicas: int) -> Scenario:
 
 def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", backend: str = "highs",
           time_limit: float | None = None, compare: bool = True, verbose: bool = False,
-          progress: Callable[[str], None] | None = None) -> Outcome:
+          progress: Callable[[str], None] | None = None, kv_limited: bool = True) -> Outcome:
     """Best plan of `method`: one pipeline, or, when a throughput floor is set, r identical replicas of one
     (r = 1..max_replicas). Every objective scales linearly with r (totals are r x a pipeline's $/h and tok/s;
-    $/token does not change), so each r is searched only for plans that beat the best total so far."""
+    $/token does not change), so each r is searched only for plans that beat the best total so far.
+    `kv_limited`: also consider placements whose KV cache holds fewer than the batch asked (solver/search/
+    kv_limited.py); off for callers that want the best placement at exactly the batch asked."""
     s = scenario.settings
     run = Runner(backend, time_limit or s.time_limit_seconds, s.optimality_gap, verbose, s.threads)
     objective = method_objective(method, scenario)
@@ -89,7 +91,7 @@ def solve(scenario: Scenario, perf: PerformanceModel, method: str = "exact", bac
         if progress and replicas > 1:
             progress(f"{replicas} replicas")
         to_beat = best_value / replicas if linear else best_value
-        outcome = _solve_pipeline(share, perf, method, run, compare, progress, to_beat, replicas)
+        outcome = _solve_pipeline(share, perf, method, run, compare, progress, to_beat, replicas, kv_limited)
         lower = min(lower, outcome.bound * (replicas if linear and math.isfinite(outcome.bound) else 1))
         improved = outcome.found is not None and total(outcome.found, replicas) < best_value
         if improved:
@@ -121,7 +123,8 @@ def _merge_baselines(keep: Outcome, other: Outcome | None) -> Outcome:
 
 
 def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run: Runner, compare: bool,
-                    progress: Callable[[str], None] | None, to_beat: float, replicas: int) -> Outcome:
+                    progress: Callable[[str], None] | None, to_beat: float, replicas: int, kv_limited: bool
+                    ) -> Outcome:
     """Run `method` at every batch size (largest first) for one pipeline and keep the best plan, plus the exact
     and homogeneous baselines. Exact searches only look for plans that beat the best batch so far (or `to_beat`
     from fewer replicas): a batch that cannot is reported as such rather than solved to the end."""
@@ -133,7 +136,7 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
     bounds: list[float] = []  # per batch: a proven lower bound on the method's objective
     asked = sorted(scenario.workload.batch_sizes, reverse=True)
     built: dict[int, ArcSet] = {}
-    for batch, stands_for in [(b, None) for b in asked] + kv_ladder(asked):
+    for batch, stands_for in [(b, None) for b in asked] + (kv_ladder(asked) if kv_limited else []):
         if run.remaining() <= 0:
             run.time_limited = True
             if stands_for is None:
