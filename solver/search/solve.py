@@ -135,27 +135,19 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
     best: _Searched | None = None
     bounds: list[float] = []  # per batch: a proven lower bound on the method's objective
     asked = sorted(scenario.workload.batch_sizes, reverse=True)
-    built: dict[int, ArcSet] = {}
-    for batch, stands_for in [(b, None) for b in asked] + (kv_ladder(asked) if kv_limited else []):
-        if run.remaining() <= 0:
-            run.time_limited = True
-            if stands_for is None:
-                results.append(BatchResult(batch, None, math.inf, 0, 0, 0, False, note="not searched (time limit)"))
-                bounds.append(objective(0.0, math.inf))
-            continue
-        if progress:
-            progress(f"batch {batch}: building candidates")
-        arcs = built[batch] = build_arcs(scenario, batch, perf)
-        if stands_for is not None and not adds_kv_limited_kinds(arcs, built[stands_for]):
-            continue  # every placement here also holds the asked batch, and runs faster there
-        floor = ratio_floor(arcs) if objective is ratio_objective else -math.inf
+    ratio = objective is ratio_objective
+
+    def visit(batch: int, stands_for: int | None, arcs: ArcSet) -> None:
+        """Search one batch size (the method, bounded by the best plan so far) and record what it found."""
+        nonlocal best
+        floor = ratio_floor(arcs) if ratio else -math.inf
         if stands_for is not None and floor >= min(value(best.found) if best else math.inf, to_beat):
             bounds.append(floor)
-            continue  # even its most cost-efficient stage type cannot beat the plan in hand
+            return  # even its most cost-efficient stage type cannot beat the plan in hand
         if len(arcs) == 0:
             results.append(BatchResult(batch, None, math.inf, 0, 0, 0, arcs.quantized, note="no stage fits memory"))
             bounds.append(math.inf)
-            continue
+            return
         pm = build_model(scenario, arcs)
         frontier = Frontier(pm, run, min_throughput(scenario))
         if progress:
@@ -175,6 +167,30 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
         results.append(entry)
         if f is not None and value(f) < value(best.found if best else None):
             best = here
+
+    built: dict[int, ArcSet] = {}
+    for batch in asked:
+        if run.remaining() <= 0:
+            run.time_limited = True
+            results.append(BatchResult(batch, None, math.inf, 0, 0, 0, False, note="not searched (time limit)"))
+            bounds.append(objective(0.0, math.inf))
+            continue
+        if progress:
+            progress(f"batch {batch}: building candidates")
+        built[batch] = build_arcs(scenario, batch, perf)
+        visit(batch, None, built[batch])
+    # KV-limited stand-ins, most promising first for $/token (the lowest floor), so the rest are mostly pruned.
+    stand_ins = []
+    for batch, stands_for in kv_ladder(asked) if kv_limited else []:
+        if stands_for in built and run.remaining() > 0:
+            arcs = build_arcs(scenario, batch, perf)
+            if adds_kv_limited_kinds(arcs, built[stands_for]):
+                stand_ins.append((ratio_floor(arcs) if ratio else -batch, batch, stands_for, arcs))
+    for _, batch, stands_for, arcs in sorted(stand_ins, key=lambda item: item[:2]):
+        if run.remaining() <= 0:
+            run.time_limited = True
+            break
+        visit(batch, stands_for, arcs)
     compare = compare and not run.time_limited  # a cut search's "optimum" would only be an incumbent
     exact_best = _exact_baseline(scenario, searched, method, perf, replicas) if compare else None
     homogeneous = None
