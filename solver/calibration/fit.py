@@ -9,6 +9,7 @@ of the fit/holdout split, so the holdout error is an honest estimate for unseen 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def source_weights(runs: list[Measurement]) -> np.ndarray:
     """Per-run weights (mean 1) under which every source file counts the same, so that a 300-run sweep of one
     vLLM version does not drown the 10-run sweeps of another (long contexts, recent vLLM) on the same GPU type."""
     files = [m.source.split(":")[0] for m in runs]
-    counts = {f: files.count(f) for f in set(files)}
+    counts = Counter(files)
     return np.array([len(runs) / (len(counts) * counts[f]) for f in files])
 
 

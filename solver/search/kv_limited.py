@@ -38,7 +38,3 @@ def fitting_kinds(arcs: ArcSet) -> set[tuple[int, int, int, int, int]]:
     return set(zip(arcs.size[k].tolist(), arcs.role[k].tolist(), arcs.pool[k].tolist(), arcs.tp[k].tolist(),
                    depth.tolist()))
 
-
-def adds_kv_limited_kinds(arcs: ArcSet, asked: ArcSet) -> bool:
-    """Whether a smaller batch's stage types include one that the asked batch's KV cache rules out."""
-    return bool(fitting_kinds(arcs) - fitting_kinds(asked))

@@ -18,7 +18,7 @@ from solver.placement.assemble import ordered_stages, placement_from_stages
 from solver.placement.candidates import ArcSet, build_arcs
 from solver.placement.model import PlacementModel, build_model
 from solver.search.frontier import Found, Frontier
-from solver.search.kv_limited import adds_kv_limited_kinds, kv_ladder
+from solver.search.kv_limited import fitting_kinds, kv_ladder
 from solver.search.methods import only_pool, run_method
 from solver.search.objectives import best_first, method_objective, min_throughput, ratio_cap, ratio_objective
 from solver.search.outcome import BatchResult, Outcome
@@ -137,10 +137,10 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
     asked = sorted(scenario.workload.batch_sizes, reverse=True)
     ratio = objective is ratio_objective
 
-    def visit(batch: int, stands_for: int | None, arcs: ArcSet) -> None:
-        """Search one batch size (the method, bounded by the best plan so far) and record what it found."""
+    def visit(batch: int, stands_for: int | None, arcs: ArcSet, floor: float = -math.inf) -> None:
+        """Search one batch size (the method, bounded by the best plan so far) and record what it found; a
+        stand-in whose `floor` (ratio_floor, for $/token) cannot beat the plan in hand is skipped."""
         nonlocal best
-        floor = ratio_floor(arcs) if ratio else -math.inf
         if stands_for is not None and floor >= min(value(best.found) if best else math.inf, to_beat):
             bounds.append(floor)
             return  # even its most cost-efficient stage type cannot beat the plan in hand
@@ -181,16 +181,18 @@ def _solve_pipeline(scenario: Scenario, perf: PerformanceModel, method: str, run
         visit(batch, None, built[batch])
     # KV-limited stand-ins, most promising first for $/token (the lowest floor), so the rest are mostly pruned.
     stand_ins = []
+    asked_kinds = {b: fitting_kinds(arcs) for b, arcs in built.items()} if kv_limited else {}
     for batch, stands_for in kv_ladder(asked) if kv_limited else []:
         if stands_for in built and run.remaining() > 0:
             arcs = build_arcs(scenario, batch, perf)
-            if adds_kv_limited_kinds(arcs, built[stands_for]):
-                stand_ins.append((ratio_floor(arcs) if ratio else -batch, batch, stands_for, arcs))
-    for _, batch, stands_for, arcs in sorted(stand_ins, key=lambda item: item[:2]):
+            if fitting_kinds(arcs) - asked_kinds[stands_for]:  # some stage type the asked batch's KV rules out
+                floor = ratio_floor(arcs) if ratio else -math.inf
+                stand_ins.append((floor if ratio else -batch, batch, stands_for, arcs, floor))
+    for _, batch, stands_for, arcs, floor in sorted(stand_ins, key=lambda item: item[:2]):
         if run.remaining() <= 0:
             run.time_limited = True
             break
-        visit(batch, stands_for, arcs)
+        visit(batch, stands_for, arcs, floor)
     compare = compare and not run.time_limited  # a cut search's "optimum" would only be an incumbent
     exact_best = _exact_baseline(scenario, searched, method, perf, replicas) if compare else None
     homogeneous = None
