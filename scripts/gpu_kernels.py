@@ -14,16 +14,14 @@ Run on a CUDA machine: `python3 scripts/gpu_kernels.py --output results/calibrat
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from gpu_timing import median_seconds
+from gpu_timing import median_seconds, script_options
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # (model, TP, projection) -> (K, N) of the weight; per GPU at that TP degree. Llama 3.1 8B: d 4096, 32 q / 8 kv
@@ -137,13 +135,8 @@ def environment(device: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (checks the script on a CPU)")
-    args = parser.parse_args()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    args, device, quick = script_options(__doc__, "tiny sizes (checks the script on a CPU)")
     measure = timer(device)
-    quick = args.quick or device == "cpu"
     tokens = TOKENS[:4] if quick else TOKENS
     shapes = ({("tiny", 1): {"qkv": (256, 384)}} if quick else SHAPES)
     fp8 = device == "cuda" and torch.cuda.get_device_capability() >= (8, 9)

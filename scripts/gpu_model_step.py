@@ -14,14 +14,12 @@ all-reduces (one GPU); the KV cache is contiguous rather than paged. Run on a CU
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from gpu_timing import median_seconds
+from gpu_timing import median_seconds, script_options
 
 
 @dataclass(frozen=True)
@@ -158,12 +156,7 @@ def measure(a: Arch, device: str, quick: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--quick", action="store_true", help="a two-layer toy model (checks the script on a CPU)")
-    args = parser.parse_args()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    quick = args.quick or device == "cpu"
+    args, device, quick = script_options(__doc__, "a two-layer toy model (checks the script on a CPU)")
     archs = [Arch("toy", 1, 2, 64, 4, 2, 16, 128, 256)] if quick else ARCHS
     result: dict = {"torch": torch.__version__, "command": "python3 scripts/gpu_model_step.py",
                     "gpu": torch.cuda.get_device_name() if device == "cuda" else "cpu", "models": []}
