@@ -38,7 +38,7 @@ def synthetic_runs(catalog, perf, truth: dict, gpu: str = "L4") -> list[Measurem
 
 
 def test_fit_recovers_known_factors(catalog, perf):
-    truth = {"compute_efficiency": 0.4, "memory_efficiency": 0.6, "attention_efficiency": 0.3,
+    truth = {"compute_efficiency": 0.55, "memory_efficiency": 0.6, "attention_efficiency": 0.3,
              "step_overhead_ms": 6.0}
     runs = synthetic_runs(catalog, perf, truth)
     [result] = calibrate(runs, catalog, perf, holdout=0.25)

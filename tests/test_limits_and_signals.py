@@ -35,17 +35,21 @@ def optimum() -> float:
 
 
 @pytest.mark.slow
-def test_a_short_limit_reports_time_limit_and_a_true_gap(optimum):
-    done = run("--config-dir", "demo-medium", "--method", "exact", "--time-limit", "0.6", "--batch-size", "8,64",
-               "--json")
+def test_a_short_limit_reports_time_limit_and_a_true_gap():
+    """demo-large's exact search needs ~5 s here (README solver table): a 1.5 s limit cuts it with room to spare on
+    a faster machine, where demo-medium's 0.7 s search finished inside a 0.6 s limit."""
+    full = run("--config-dir", "demo-large", "--method", "exact", "--json")
+    assert full.returncode == 0, full.stderr
+    optimum = json.loads(full.stdout)["placement"]["cost_per_million_tokens"]
+    done = run("--config-dir", "demo-large", "--method", "exact", "--time-limit", "1.5", "--json")
     assert done.returncode in (0, 4), done.stderr
     if done.returncode == 4:
         assert "no plan found within" in done.stderr and "infeasible" not in done.stderr.lower()
         return
     solution = json.loads(done.stdout)
-    assert solution["status"] == "time_limit" and solution["solve_seconds"] <= 0.6 + 0.2
+    assert solution["status"] == "time_limit" and solution["solve_seconds"] <= 1.5 + 0.3
     gap, value = solution["optimality_gap"], solution["placement"]["cost_per_million_tokens"]
-    assert gap is not None and (value - optimum) / value <= gap + 1e-9
+    assert gap is not None and value >= optimum * (1 - 1e-9) and (value - optimum) / value <= gap + 1e-9
     assert solution["exact"] is None  # a cut search's best is not called the exact optimum
 
 

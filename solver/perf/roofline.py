@@ -2,9 +2,10 @@
 
 Prefill of B prompts of I tokens is compute-bound (2 x params x tokens plus the causal attention term); a decode
 step reads the weights once plus the KV cache of the batch and is memory-bound until the batch is large. The
-attention kernels (flash / paged attention) run after the GEMMs and reach a lower fraction of peak, so they are a
-roofline of their own with `attention_efficiency` (sharing the GEMMs' factors predicted 16k-context H100 runs
-30-45% too fast). Tensor parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces
+attention kernels (flash / paged attention) run after the GEMMs as a roofline of their own: their FLOPs at the GEMMs'
+rate, their KV-cache reads at `attention_efficiency` of the GEMMs' bandwidth (sharing the GEMMs' factors predicted
+16k-context H100 runs 30-45% too fast; slowing the prefill's attention FLOPs as well predicted long prompts too
+slow). Tensor parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces
 per layer; the achieved fractions of peak (efficiencies) and fixed overheads per layer, per engine step and per
 sequence in a step (the engine's CPU work grows with the batch) come from the GPU catalog, where calibration
 overwrites them.
@@ -37,26 +38,30 @@ def allreduce_s(num_bytes: float, tp: int, spec: GpuSpec) -> float:
     return 2 * (tp - 1) / tp * num_bytes / bandwidth + 2 * (tp - 1) * ALLREDUCE_LATENCY_S
 
 
-def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str, share: float = 1.0
+def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str, bandwidth_share: float = 1.0
                    ) -> np.ndarray:
-    """[compute, memory] seconds of one kernel: only the larger of the two counts. `share` scales the GEMM
-    efficiencies down for kernels that reach less of the peak (attention)."""
-    compute = flops / (spec.peak_tflops(precision) * 1e12 * spec.compute_efficiency * share)
-    memory = num_bytes / (spec.hbm_bandwidth_gbps * 1e9 * spec.memory_efficiency * share)
+    """[compute, memory] seconds of one kernel: only the larger of the two counts. `bandwidth_share` scales the
+    GEMMs' achieved bandwidth down for kernels that stream memory less well (paged KV-cache reads)."""
+    compute = flops / (spec.peak_tflops(precision) * 1e12 * spec.compute_efficiency)
+    memory = num_bytes / (spec.hbm_bandwidth_gbps * 1e9 * spec.memory_efficiency * bandwidth_share)
     return np.array([compute, 0.0]) if compute >= memory else np.array([0.0, memory])
 
 
 def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray:
-    """Attention runs as its own kernel (flash/paged attention, bf16 whatever the weight format) after the GEMMs,
-    reading and writing the KV cache; it reaches `attention_efficiency` of the GEMMs' fraction of peak."""
+    """Attention runs as its own kernel (flash/paged attention, bf16 whatever the weight format) after the GEMMs.
+    Its FLOPs (the prefill's causal attention) run as fast as the GEMMs: FlashAttention-2 reaches 50-73% of an
+    A100's peak, "close to the efficiency of GEMM operations" (Dao 2023), and vLLM runs FlashAttention-3 on Hopper,
+    75% of an H100's (Shah et al. 2024). Reading the KV cache (decode's paged attention: small blocks, a few heads
+    per query) streams memory at `attention_efficiency` of the GEMMs' achieved bandwidth."""
     return roofline_parts(flops, num_bytes, spec, "bf16", spec.attention_efficiency)
 
 
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "6"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
-    # per-layer time in the catalog, memory as CUDA shows it; 6: a per-sequence cost in every engine step)
+    version = "7"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
+    # per-layer time in the catalog, memory as CUDA shows it; 6: a per-sequence cost in every engine step; 7: the
+    # attention's FLOPs at the GEMMs' rate, only its KV-cache reads slower)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings) -> StageProfile:
