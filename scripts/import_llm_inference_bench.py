@@ -2,12 +2,12 @@
 runs CSV that `tokenop-solve calibrate` and scripts/bench_accuracy.py read.
 
 Their `Throughput` is (input + output tokens) x batch / latency of one `benchmark_latency.py` call (a static
-batch: --input-len = --output-len = "Input Output Length", --batch-size, float16, vLLM's default
-gpu_memory_utilization 0.9), so generated tok/s = Throughput x output / (input + output). Their A100 runs are on
-ALCF Polaris (4x A100-SXM4-40GB per node); the H100 runs on the JLSE H100 nodes (taken as SXM, 80 GB). Checkpoint
-names map to the bundled architecture they share (Meta-Llama-3-8B = llama-3.1-8b's shape, Qwen2-7B/72B =
-qwen2.5-7b/72b's, Mistral-7B-v0.1 = mistral-7b's up to its 32,000-token vocabulary and a 4,096-token sliding
-window that no run here reaches).
+batch: --input-len = --output-len = "Input Output Length", --batch-size, float16, vLLM's defaults of the time:
+gpu_memory_utilization 0.9, max_num_seqs 256), so generated tok/s = Throughput x output / (input + output).
+Their A100 runs are on ALCF Polaris (4x A100-SXM4-40GB per node); the H100 runs on the JLSE H100 nodes (taken as
+SXM, 80 GB). Checkpoint names map to the bundled architecture they share (Meta-Llama-3-8B = llama-3.1-8b's shape,
+Qwen2-7B/72B = qwen2.5-7b/72b's, Mistral-7B-v0.1 = mistral-7b's up to its 32,000-token vocabulary and a 4,096-token
+sliding window that no run here reaches).
 
     python scripts/import_llm_inference_bench.py results/calibration/llm_inference_bench/all_results_vllm_rows.csv \
         results/calibration/llm_inference_bench_vllm.csv
@@ -36,7 +36,7 @@ def convert(raw: pd.DataFrame) -> pd.DataFrame:
         "tp": rows["Num of Hardware"].astype(int), "pp": 1, "batch_size": rows["Batch Size"].astype(int),
         "input_tokens": length, "output_tokens": length,
         "measured_output_tokens_per_s": (rows["Throughput"] * length / (2 * length)).round(3),
-        "latency_s": rows["Latency"].round(4), "gpu_memory_utilization": 0.9})
+        "latency_s": rows["Latency"].round(4), "gpu_memory_utilization": 0.9, "max_num_seqs": 256})
 
 
 def main() -> None:

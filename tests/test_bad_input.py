@@ -217,6 +217,15 @@ def test_calibrate_on_unreadable_measurements(tmp_path, name, content):
     assert_clean(run("calibrate", str(tmp_path / name), "--dry-run"), 2, [name])
 
 
+@pytest.mark.parametrize("cells, words", [("x,256,128,210,", ["row 2", "batch_size", "'x'"]),
+                                          ("4,256,128,210,many", ["row 2", "max_num_seqs", "'many'"]),
+                                          ("4,,128,210,", ["row 2", "input_tokens", "empty"])])
+def test_calibrate_names_the_row_and_column_of_a_malformed_number(tmp_path, cells, words):
+    (tmp_path / "runs.csv").write_text("model,gpu_type,tp,pp,batch_size,input_tokens,output_tokens,"
+                                       f"measured_output_tokens_per_s,max_num_seqs\nmistral-7b,RTX4090,1,1,{cells}\n")
+    assert_clean(run("calibrate", str(tmp_path / "runs.csv"), "--dry-run"), 2, ["runs.csv", *words])
+
+
 def test_a_corrupt_catalog_is_named(tmp_path, monkeypatch, solution_file):
     catalog = tmp_path / "gpu_pools"
     catalog.mkdir()

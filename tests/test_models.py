@@ -84,6 +84,23 @@ def test_fits_means_vllm_starts_and_the_kv_cache_limits_concurrency():
     assert many["fits"] and many["kv_limited"] and 1 <= many["effective_batch"] < 256
 
 
+def test_a_server_runs_at_most_max_num_seqs_and_its_start_up_profile_costs_kv_cache():
+    """vLLM's default --max-num-seqs (256 on an A100, 1024 on an H100) caps the requests it runs at once: the rest
+    queue, which is not a KV limit. Its sampler profile for 1024 requests leaves Qwen3-32B on one H100 too little
+    KV cache for a 33K-token request, and vLLM refuses to start (llm-d-benchmark's logs); launched for the one
+    request asked it runs, so a run that happened is not predicted "does not fit"."""
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--gpu", "A100", "--batch-size",
+                                       "500", "--input-tokens", "128", "--output-tokens", "128", "--json"])
+    [row] = json.loads(result.stdout)
+    assert row["max_num_seqs"] == 256 and row["effective_batch"] == 256 and not row["kv_limited"]
+    long = ["predict", "--model", "qwen3-32b", "--gpu", "H100", "--batch-size", "1", "--input-tokens", "32768",
+            "--output-tokens", "256", "--json"]
+    [default] = json.loads(CliRunner().invoke(main, long).stdout)
+    [launched] = json.loads(CliRunner().invoke(main, [*long, "--max-num-seqs", "1024"]).stdout)
+    assert default["fits"] and default["max_num_seqs"] == 1 and default["tokens_per_second"] > 0
+    assert not launched["fits"] and launched["max_num_seqs"] == 1024
+
+
 def test_points_file_predicts_every_row_and_names_what_vllm_cannot_run(tmp_path):
     (tmp_path / "points.csv").write_text("model,gpu,tp,pp,batch_size,input_tokens,output_tokens,precision\n"
                                          "llama-3.1-8b,H100,1,1,8,2048,256,\n"

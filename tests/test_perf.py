@@ -10,6 +10,7 @@ import pytest
 from solver.domain.model import ModelArch
 from solver.domain.workload import Settings, Workload
 from solver.loaders.catalog import load_catalog
+from solver.loaders.models import load_model
 from solver.loaders.resources import bundled_dir
 from solver.perf import architecture as arch
 from solver.perf.deployment import Deployment
@@ -100,6 +101,24 @@ def test_attention_is_priced_apart_from_the_gemms(perf, catalog):
     long_slowdown = decode_step_s(0.2, 16000)[0] / decode_step_s(0.4, 16000)[0]
     assert 1.0 < short_slowdown < 1.1 < 1.5 < long_slowdown < 2.0
     assert decode_step_s(0.2, 16000)[1] == decode_step_s(0.4, 16000)[1]
+
+
+@pytest.mark.parametrize(("model", "tp", "logged_gib", "tolerance"), [
+    ("llama-3.1-8b", 1, 51.38, 0.02), ("qwen3-0.6b", 1, 64.45, 0.02), ("qwen3-32b", 1, 4.45, 0.10)])
+def test_the_kv_pool_is_what_vllm_logs_after_its_start_up_profile(perf, catalog, model, tp, logged_gib, tolerance):
+    """vLLM 0.10's "Available KV cache memory" on an H100 at its defaults (gpu_memory_utilization 0.9, max-num-seqs
+    1024, 8,192 batched tokens; llm-d-benchmark config_explorer/empirical-vllm-memory-results.md): what the weights
+    and the profiling run's peak leave. The peak is the sampler's for big vocabularies (4.8-5.6 GiB here), which
+    leaves a 32B model a third of the KV cache the forward pass alone would."""
+    arch_ = load_model(model)[0]
+    work = Workload(input_tokens=1024, output_tokens=128, batch_sizes=[1])
+    deployment = Deployment.uniform(arch_, work, Settings(max_num_seqs=1024), catalog.spec("H100"), tp, 1, 1)
+    [profile] = deployment.profiles(perf, 1)
+    pool_gib = profile.kv_pool_gb(arch_.num_layers, True, True) * 1e9 / 2**30
+    assert pool_gib == pytest.approx(logged_gib, rel=tolerance)
+    fewer = Deployment.uniform(arch_, work, Settings(max_num_seqs=64), catalog.spec("H100"), tp, 1, 1)
+    assert fewer.profiles(perf, 1)[0].kv_pool_gb(arch_.num_layers, True, True) > profile.kv_pool_gb(
+        arch_.num_layers, True, True) + 3  # a server launched for fewer requests keeps GBs more for the cache
 
 
 def test_usable_memory_is_what_cuda_shows_times_the_utilization(perf, catalog):

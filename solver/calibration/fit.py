@@ -46,11 +46,11 @@ FITTED_FIELDS = tuple(f for f in CALIBRATED_FIELDS if f != "layer_overhead_us")
 
 def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
     """Predicted generated tok/s of a measured deployment (0 when its weights do not fit)."""
-    settings = Settings(gpu_memory_utilization=m.gpu_memory_utilization)
+    settings = Settings(gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs)
     work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size])
     deployment = Deployment.uniform(m.model, work, settings, spec, m.tp, m.pp, m.batch_size, m.gpus_per_node,
                                     list(m.stage_layers) if m.stage_layers else None)
-    return deployment.evaluate(perf).tokens_per_s
+    return deployment.evaluate_served(perf)[0].tokens_per_s
 
 
 def relative_errors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> np.ndarray:

@@ -42,6 +42,7 @@ class Measurement:
     tokens_per_s: float  # generated tokens per second, whole batch
     gpu_memory_utilization: float = 0.9
     stage_layers: tuple[int, ...] | None = None  # None: vLLM's default split
+    max_num_seqs: int | None = None  # the server's --max-num-seqs; None: vLLM's default for the GPU
     extra: dict = field(default_factory=dict, compare=False)
 
     def configuration(self) -> tuple:
@@ -55,7 +56,8 @@ class Measurement:
                 "gpus_per_node": self.gpus_per_node, "batch_size": self.batch_size,
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "tokens_per_s": self.tokens_per_s, "gpu_memory_utilization": self.gpu_memory_utilization,
-                "stage_layers": list(self.stage_layers) if self.stage_layers else None}
+                "stage_layers": list(self.stage_layers) if self.stage_layers else None,
+                "max_num_seqs": self.max_num_seqs}
 
 
 @dataclass(frozen=True)
@@ -138,28 +140,55 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
     if missing:
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {list(table.columns)}).",
                           f"use the header of results/calibration/aws_vllm_llama70b.csv: {sorted(CSV_COLUMNS)} "
-                          "plus optional model, num_gpus, instance_type, gpu_memory_utilization.", row=1)
+                          "plus optional model, num_gpus, instance_type, gpu_memory_utilization, max_num_seqs.", row=1)
     models: dict[str, ModelArch] = {}
     runs = []
     for row_no, row in enumerate(table.to_dict("records"), start=2):
         name = row.get("model") if isinstance(row.get("model"), str) else None
         if name not in models:
             models[name] = model_for(name, defaults.model, path, row_no)
-        tp, pp = int(row["tp"]), int(row["pp"])
-        gpus = int(row.get("num_gpus", tp * pp))
+        tp, pp = _cell(row, "tp", int, path, row_no), _cell(row, "pp", int, path, row_no)
+        gpus = _cell(row, "num_gpus", int, path, row_no, tp * pp)
         gpu = _gpu(catalog, row["gpu_type"], path, row_no)
         per_node = math.ceil(gpus / _nodes(row.get("instance_type", ""))) if "instance_type" in row else \
             catalog.spec(gpu).gpus_per_node
-        tokens_per_s = float(row["measured_output_tokens_per_s"])
-        if not tokens_per_s > 0 or tp < 1 or pp < 1:
-            raise ConfigError(path, "tp, pp and measured_output_tokens_per_s must be positive.",
+        tokens_per_s = _cell(row, "measured_output_tokens_per_s", float, path, row_no)
+        max_num_seqs = _cell(row, "max_num_seqs", int, path, row_no, None)
+        if not tokens_per_s > 0 or tp < 1 or pp < 1 or (max_num_seqs is not None and max_num_seqs < 1):
+            raise ConfigError(path, "tp, pp, measured_output_tokens_per_s and max_num_seqs must be positive.",
                               "fix or drop this row.", row=row_no)
         runs.append(Measurement(
             source=f"{path.name}:{row_no}", model=models[name], gpu_type=gpu, tp=tp, pp=pp, gpus_per_node=per_node,
-            batch_size=int(row["batch_size"]), input_tokens=int(row["input_tokens"]),
-            output_tokens=int(row["output_tokens"]), tokens_per_s=tokens_per_s,
-            gpu_memory_utilization=float(row.get("gpu_memory_utilization", defaults.gpu_memory_utilization))))
+            batch_size=_cell(row, "batch_size", int, path, row_no),
+            input_tokens=_cell(row, "input_tokens", int, path, row_no),
+            output_tokens=_cell(row, "output_tokens", int, path, row_no), tokens_per_s=tokens_per_s,
+            gpu_memory_utilization=_cell(row, "gpu_memory_utilization", float, path, row_no,
+                                         defaults.gpu_memory_utilization),
+            max_num_seqs=max_num_seqs))
     return runs
+
+
+_REQUIRED = object()
+
+
+def _cell(row: dict, field: str, kind: type, path: Path, row_no: int, default=_REQUIRED):
+    """One number of a runs CSV row; an empty cell takes `default` (none for a required column), a malformed one is
+    a ConfigError naming the row and the column."""
+    value = row.get(field)
+    if value is None or value != value or value == "":  # absent column, NaN (empty cell) or empty string
+        if default is _REQUIRED:
+            raise ConfigError(path, f"{field} is empty.", f"give {field} a value or drop this row.", row=row_no)
+        return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(path, f"{field} is '{value}', not a number.", f"write {field} as a number.",
+                          row=row_no) from None
+
+
+def _whole(value) -> int | None:
+    """An optional count from a JSON record: None where not given."""
+    return int(value) if value not in (None, "") else None
 
 
 def _first(data: dict, *keys, default=None):
@@ -193,7 +222,7 @@ def read_seed_json(path: Path, data: dict, catalog: Catalog, defaults: Defaults)
             output_tokens=round(float(lengths["avg_output_tokens"])),
             tokens_per_s=float(entry["tokens_per_second_in_batch"]),
             gpu_memory_utilization=float(_first(meta, "gpu_memory_utilization",
-                                                default=defaults.gpu_memory_utilization))))
+                                                default=defaults.gpu_memory_utilization)), max_num_seqs=cap))
     return runs
 
 
@@ -214,7 +243,8 @@ def read_vllm_bench_json(path: Path, data: dict, catalog: Catalog, defaults: Def
         batch_size=min(int(concurrency), completed), input_tokens=round(data["total_input_tokens"] / completed),
         output_tokens=round(data["total_output_tokens"] / completed), tokens_per_s=float(data["output_throughput"]),
         gpu_memory_utilization=float(_first(data, "gpu_memory_utilization",
-                                            default=defaults.gpu_memory_utilization)))]
+                                            default=defaults.gpu_memory_utilization)),
+        max_num_seqs=_whole(_first(data, "max_num_seqs")))]
 
 
 def read_tokenop_json(path: Path, data: dict, catalog: Catalog) -> list[Measurement]:
@@ -229,7 +259,7 @@ def read_tokenop_json(path: Path, data: dict, catalog: Catalog) -> list[Measurem
             batch_size=int(record["batch_size"]), input_tokens=int(record["input_tokens"]),
             output_tokens=int(record["output_tokens"]), tokens_per_s=float(record["tokens_per_s"]),
             gpu_memory_utilization=float(record["gpu_memory_utilization"]),
-            stage_layers=tuple(layers) if layers else None))
+            stage_layers=tuple(layers) if layers else None, max_num_seqs=_whole(record.get("max_num_seqs"))))
     return runs
 
 

@@ -36,6 +36,8 @@ from solver.storage.atomic import write_text_atomic
 @click.option("--output-tokens", type=click.IntRange(min=1), default=None)
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None)
 @click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None)
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
+              help="vLLM's --max-num-seqs [default: vLLM's for the GPU: 1024 on H100/H200-class cards, else 256].")
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
 @click.option("--points", "points_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV of points (model,gpu,tp,pp,batch_size,input_tokens,output_tokens[,precision]) to predict.")
@@ -44,15 +46,18 @@ from solver.storage.atomic import write_text_atomic
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
 def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_sizes: str, input_tokens: int | None,
-            output_tokens: int | None, precision: str | None, gpu_memory_utilization: float | None, perf_model: str,
-            points_file: Path | None, output: Path | None, as_json: bool) -> None:
+            output_tokens: int | None, precision: str | None, gpu_memory_utilization: float | None,
+            max_num_seqs: int | None, perf_model: str, points_file: Path | None, output: Path | None,
+            as_json: bool) -> None:
     """Predict throughput, latency and memory of MODEL on GPU with TP x PP (or of every row of --points).
 
     `fits` is false only when vLLM would refuse to start (not even one request fits); when fewer requests than
-    asked fit the KV cache, `effective_batch` is what vLLM runs at once and `kv_limited` says so."""
+    asked fit the KV cache, `effective_batch` is what vLLM runs at once and `kv_limited` says so. A server runs at
+    most --max-num-seqs at once (the rest queue), and its start-up profile for that many sampled requests is memory
+    the KV cache does not get."""
     perf = get_model(perf_model)
     if points_file is not None:
-        predict_points(points_file, output, perf)
+        predict_points(points_file, output, perf, max_num_seqs)
         return
     if not model_name or not gpu:
         raise UserError("--model and --gpu are required (or --points FILE.csv). Fix: e.g. tokenop-solve predict "
@@ -64,6 +69,7 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_siz
     if gpu_memory_utilization:
         settings = settings.model_copy(update={"gpu_memory_utilization": gpu_memory_utilization})
     catalog = load_catalog()
+    settings = settings.model_copy(update={"max_num_seqs": max_num_seqs})
     rows = [point_row(model, catalog, gpu, tp, pp, b, work, settings, precision, perf)
             for b in work.batch_sizes]
     model = model.model_copy(update={"precision": precision}) if precision else model
@@ -77,7 +83,9 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_siz
         table.add_column(column, justify="right")
     for r in rows:
         fits = ("no: vLLM would not start" if not r["fits"] else
-                f"yes, KV cache holds {r['effective_batch']} at once" if r["kv_limited"] else "yes")
+                f"yes, KV cache holds {r['effective_batch']} at once" if r["kv_limited"] else
+                f"yes, {r['effective_batch']} at once (--max-num-seqs)" if r["effective_batch"] < r["batch_size"]
+                else "yes")
         table.add_row(str(r["batch_size"]), f"{r['tokens_per_second']:,.1f}", f"{r['ttft_ms']:,.0f}",
                       f"{r['tpot_ms']:,.1f}", f"{r['memory_gb_per_gpu']:.1f}", fits, r["bound"])
     console = Console()
@@ -88,7 +96,8 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_siz
 
 def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, batch: int, work: Workload,
               settings: Settings, precision: str | None, perf: PerformanceModel) -> dict:
-    """One prediction: tok/s, TTFT, TPOT, memory, whether vLLM starts, and at which concurrency it runs."""
+    """One prediction: tok/s, TTFT, TPOT, memory, whether vLLM starts, and at which concurrency it runs, on a vLLM
+    server with `settings.max_num_seqs` (None: vLLM's default for the GPU; see Deployment.evaluate_served)."""
     if precision:
         model = model.model_copy(update={"precision": precision})
     if catalog.canonical(gpu) is None:
@@ -99,18 +108,20 @@ def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, ba
     if pp > model.num_layers:
         raise UserError(f"--pp {pp} exceeds the model's {model.num_layers} layers. Fix: use --pp <= "
                         f"{model.num_layers}.")
-    est = Deployment.uniform(model, work, settings, catalog.spec(gpu), tp, pp, batch).evaluate(perf)
+    est, seqs = Deployment.uniform(model, work, settings, catalog.spec(gpu), tp, pp, batch).evaluate_served(perf)
     return {"batch_size": batch, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
             "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.concurrency > 0,
-            "effective_batch": est.concurrency, "kv_limited": 0 < est.concurrency < batch, "bound": est.bound}
+            "effective_batch": est.concurrency, "kv_limited": 0 < est.concurrency < min(batch, seqs),
+            "bound": est.bound, "max_num_seqs": seqs}
 
 
 POINT_COLUMNS = ("model", "gpu", "tp", "pp", "batch_size", "input_tokens", "output_tokens")
 
 
-def predict_points(path: Path, output: Path | None, perf: PerformanceModel) -> None:
+def predict_points(path: Path, output: Path | None, perf: PerformanceModel, max_num_seqs: int | None) -> None:
     """Every row of a points CSV with its prediction appended (models are loaded once each); a row vLLM cannot run
-    (TP not dividing the heads, say) gets fits false and its reason in `error`."""
+    (TP not dividing the heads, say) gets fits false and its reason in `error`. An optional max_num_seqs column
+    overrides --max-num-seqs per row."""
     header, table = read_table(path, f"write rows {','.join(POINT_COLUMNS)}[,precision].")
     missing = [c for c in POINT_COLUMNS if c not in header]
     if missing:
@@ -118,16 +129,18 @@ def predict_points(path: Path, output: Path | None, perf: PerformanceModel) -> N
                           f"use the header {','.join(POINT_COLUMNS)}[,precision].", row=1)
     catalog, models, out = load_catalog(), {}, []
     for row_no, row in table:
+        given = [c for c in (*POINT_COLUMNS[2:], "max_num_seqs") if row.get(c) not in (None, "")]
         try:
-            numbers = {c: int(row[c]) for c in POINT_COLUMNS[2:]}
+            numbers = {c: int(row[c]) for c in given}
             if min(numbers.values()) < 1:
                 raise ValueError
         except ValueError:
-            raise ConfigError(path, "tp, pp, batch_size, input_tokens and output_tokens must be positive whole "
-                              "numbers.", "fix this row.", row=row_no) from None
+            raise ConfigError(path, "tp, pp, batch_size, input_tokens, output_tokens (and max_num_seqs where given) "
+                              "must be positive whole numbers.", "fix this row.", row=row_no) from None
         if row["model"] not in models:
             models[row["model"]] = load_model(row["model"])
         model, _, settings, _ = models[row["model"]]
+        settings = settings.model_copy(update={"max_num_seqs": numbers.get("max_num_seqs", max_num_seqs)})
         work = Workload(input_tokens=numbers["input_tokens"], output_tokens=numbers["output_tokens"],
                         batch_sizes=[numbers["batch_size"]])
         try:

@@ -39,6 +39,9 @@ class Settings(BaseModel):
     min_layers_per_stage: int = Field(default=1, gt=0)
     min_memory_utilization: float = Field(default=0.0, ge=0, le=1)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    max_num_seqs: int | None = Field(default=None, ge=1, description=(
+        "vLLM's --max-num-seqs: requests it runs at once and sizes its sampler's start-up profile for; None: the "
+        "requests in flight, as `tokenop-solve plan` launches a placement"))
     tp_degrees: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
     network_bandwidth_percentile_threshold: float = Field(default=0.1, ge=0, le=1)
     inter_node_bandwidth_gbps: float = Field(default=25.0, gt=0, allow_inf_nan=False)

@@ -59,6 +59,10 @@ class StageProfile:
         return (layers * (self.weight_gb_per_layer + self.kv_gb_per_layer) + first * self.embed_gb
                 + last * self.head_gb + self.fixed_gb)
 
+    def kv_pool_gb(self, layers, first, last):
+        """Per-GPU memory left for the KV cache: what vLLM logs as "Available KV cache memory"."""
+        return self.usable_gb - (self.memory_gb(layers, first, last) - layers * self.kv_gb_per_layer)
+
     def parts(self, layers, last) -> np.ndarray:
         steps = np.array([0, 0, 0, self.output_tokens * self.step_s])
         return layers * self.layer_parts + last * self.head_parts + steps

@@ -18,6 +18,7 @@ from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
 from solver.domain.workload import Settings, Workload
 from solver.perf.base import PerformanceModel, StageProfile
+from solver.perf.engine import default_max_num_seqs
 from solver.perf.estimate import PipelineEstimate, bound_of, link_batch_time_s, max_concurrency
 
 
@@ -86,15 +87,18 @@ class Deployment:
 
     def evaluate(self, perf: PerformanceModel, headroom: float = 0.0) -> PipelineEstimate:
         """Predict the deployment: the requests advance as P micro-batches that take turns on the stages, so
-        throughput = in flight x O / (P x the slowest stage's time for one micro-batch); `headroom` derates it."""
+        throughput = in flight x O / (P x the slowest stage's time for one micro-batch); `headroom` derates it.
+        vLLM runs at most --max-num-seqs of them at once (settings.max_num_seqs; the rest queue)."""
         pp = len(self.stages)
         layers = [s.layers for s in self.stages]
-        full = self.profiles(perf, self.requests_in_flight)
+        admitted = min(self.requests_in_flight, self.settings.max_num_seqs or self.requests_in_flight)
+        full = self.profiles(perf, admitted)
         memory = [p.memory_gb(n, i == 0, i == pp - 1) for i, (n, p) in enumerate(zip(layers, full))]
         fits = all(m <= p.usable_gb for m, p in zip(memory, full))
-        in_flight = self.requests_in_flight if fits else max_concurrency(layers, full, self.requests_in_flight)
+        in_flight = admitted if fits else max_concurrency(layers, full, admitted)
         if in_flight == 0:
-            return replace(self.pipeline(perf, self.requests_in_flight, headroom), memory_gb_per_gpu=memory)
+            return replace(self.pipeline(perf, admitted, headroom), batch_size=self.requests_in_flight,
+                           memory_gb_per_gpu=memory)
         micro = math.ceil(in_flight / pp)
         est = self.pipeline(perf, micro, headroom)
         share = in_flight / (pp * micro)  # 1 unless the last micro-batch is short
@@ -103,6 +107,19 @@ class Deployment:
                        tokens_per_s=est.tokens_per_s * share,
                        stage_tokens_per_s=[t * share for t in est.stage_tokens_per_s],
                        link_tokens_per_s=[t * share for t in est.link_tokens_per_s])
+
+    def evaluate_served(self, perf: PerformanceModel) -> tuple[PipelineEstimate, int]:
+        """Predict it as a vLLM server runs it, and with which --max-num-seqs: the settings' or else vLLM's default
+        for the GPU. Where vLLM would not start with its default (the sampler's start-up profile for that many
+        requests leaves no room for one request's KV cache) but would when launched for the requests asked, as so
+        launched: a run that happened is never predicted "does not fit" for a default it did not use."""
+        asked = self.settings.max_num_seqs
+        seqs = asked or min(default_max_num_seqs(self.pools[s.pool].spec) for s in self.stages)
+        est = replace(self, settings=self.settings.model_copy(update={"max_num_seqs": seqs})).evaluate(perf)
+        if est.concurrency == 0 and asked is None and self.requests_in_flight < seqs:
+            seqs = self.requests_in_flight
+            est = replace(self, settings=self.settings.model_copy(update={"max_num_seqs": seqs})).evaluate(perf)
+        return est, seqs
 
     def pipeline(self, perf: PerformanceModel, batch: int, headroom: float = 0.0) -> PipelineEstimate:
         """One pipeline working on `batch` requests per stage; when the KV cache cannot hold them all, as many as

@@ -47,7 +47,7 @@ def max_concurrency(layers: list[int], profiles: list[StageProfile], batch: int)
     last = len(layers) - 1
     for i, (n, p) in enumerate(zip(layers, profiles)):
         kv_per_request = n * p.kv_gb_per_layer / batch
-        free = p.usable_gb - (p.memory_gb(n, i == 0, i == last) - n * p.kv_gb_per_layer)
+        free = p.kv_pool_gb(n, i == 0, i == last)
         limit = min(limit, int(free // kv_per_request) if kv_per_request > 0 else batch)
     return max(limit, 0)
 

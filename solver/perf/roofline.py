@@ -21,12 +21,12 @@ from solver.domain.hardware import GpuSpec
 from solver.domain.model import ModelArch
 from solver.domain.workload import Settings, Workload
 from solver.perf import architecture as arch
-from solver.perf import register
+from solver.perf import engine, register
 from solver.perf.base import StageProfile
 
 ALLREDUCE_LATENCY_S = 8e-6  # per ring hop; NCCL small-message latency on NVLink/PCIe
 GIB = 2**30 / 1e9  # GPUs sold as "80 GB" hold 80 GiB; every other figure here is in 10^9 bytes
-RUNTIME_RESERVE_GB = 0.5  # CUDA context, NCCL buffers and allocator slack outside the KV cache
+RUNTIME_RESERVE_GB = 0.5  # vLLM's non-torch memory (0.13 GiB on one H100, 0.55 with TP 2: NCCL) and allocator slack
 ACTIVATION_BYTES = 2
 
 
@@ -98,8 +98,10 @@ class RooflineModel:
         head = roofline_parts(b * 2 * arch.lm_head_params(m) / t, head_bytes, spec, m.precision)
         head_parts = np.array([*(head * (1 + out)), 0.0, 0.0])
 
-        fixed_gb = (min(tokens, w.prefill_chunk_tokens) * (4 * m.d_model + 3 * m.d_ff / t) * ACTIVATION_BYTES
-                    / 1e9 + RUNTIME_RESERVE_GB)
+        # vLLM's start-up profile: a forward pass over one prefill chunk on every stage, then (last stage) the
+        # sampler over --max-num-seqs requests; the KV pool gets what their peak leaves (solver/perf/engine.py).
+        forward_gb = w.prefill_chunk_tokens * (4 * m.d_model + 3 * m.d_ff / t) * ACTIVATION_BYTES / 1e9
+        sampler_gb = engine.sampler_profile_gb(settings.max_num_seqs or b, m.vocab_size)
         return StageProfile(
             batch=b, output_tokens=out,
             prefill_layer_s=float(prefill.sum() + prefill_comm),
@@ -110,8 +112,8 @@ class RooflineModel:
             weight_gb_per_layer=layer_bytes / 1e9,
             kv_gb_per_layer=b * arch.cached_tokens(m, inp + out) * kv_token_gpu / 1e9,
             embed_gb=arch.embedding_params(m) * m.weight_bytes / t / 1e9,
-            # LM head weights (vLLM loads them even when tied) + fp32 logits
-            head_gb=(head_bytes + b * m.vocab_size * 4 / t) / 1e9,
-            fixed_gb=fixed_gb,
+            # LM head weights (vLLM loads them even when tied) + the sampler's peak beyond the forward pass's
+            head_gb=head_bytes / 1e9 + max(0.0, sampler_gb - forward_gb),
+            fixed_gb=forward_gb + RUNTIME_RESERVE_GB,
             usable_gb=memory_gb * spec.visible_memory_share() * GIB * settings.gpu_memory_utilization,
         )

@@ -55,4 +55,4 @@ def measurement_of(solution: Solution, bench: dict, plan: LaunchPlan, source: st
                        output_tokens=round(bench["total_output_tokens"] / completed),
                        tokens_per_s=float(bench["output_throughput"]),
                        gpu_memory_utilization=plan.gpu_memory_utilization,
-                       stage_layers=tuple(plan.layer_partition))
+                       stage_layers=tuple(plan.layer_partition), max_num_seqs=plan.max_num_seqs)
