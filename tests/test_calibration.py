@@ -82,6 +82,10 @@ def test_h100_sweeps_keep_their_own_models_and_cap_concurrency(catalog):
     h100 = [m for m in runs if m.gpu_type == "H100" and m.source.startswith("tokenomics")]
     assert {(m.model.num_layers, m.tp) for m in h100} == {(32, 1), (80, 4)}  # 8B on TP1, 70B on TP4
     assert max(m.batch_size for m in h100) == 256  # 512 submitted, vLLM's max_num_seqs 256 in flight
+    assert {m.max_num_seqs for m in h100} == {256}  # their server's, not today's H100 default of 1024
+    argonne = [m for m in runs if m.source.startswith("llm_inference_bench")]
+    aws = [m for m in runs if m.source.startswith("aws")]
+    assert {m.max_num_seqs for m in argonne} == {256} and {m.max_num_seqs for m in aws} == {None}
 
 
 def test_llm_inference_bench_runs_are_generated_tokens_of_bundled_shapes(catalog, perf):
