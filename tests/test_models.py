@@ -101,6 +101,17 @@ def test_a_server_runs_at_most_max_num_seqs_and_its_start_up_profile_costs_kv_ca
     assert not launched["fits"] and launched["max_num_seqs"] == 1024
 
 
+def test_predict_gives_the_kv_cache_and_maximum_concurrency_vllm_logs():
+    """Llama-3.1-8B on an H100 at vLLM's defaults logs "Available KV cache memory: 51.38 GiB" (llm-d-benchmark), so
+    at 16,000 tokens per request (128 KiB each) "Maximum concurrency" is 26.3x; a batch above it runs 26 at once."""
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--gpu", "H100", "--batch-size", "1,64",
+                                       "--input-tokens", "15000", "--output-tokens", "1000", "--json"])
+    one, many = json.loads(result.stdout)
+    assert one["kv_cache_gib_per_gpu"] == pytest.approx(51.38, rel=0.02)
+    assert one["max_concurrency"] == many["max_concurrency"] == many["effective_batch"] == 26
+    assert many["kv_limited"] and not one["kv_limited"]
+
+
 def test_points_file_predicts_every_row_and_names_what_vllm_cannot_run(tmp_path):
     (tmp_path / "points.csv").write_text("model,gpu,tp,pp,batch_size,input_tokens,output_tokens,precision\n"
                                          "llama-3.1-8b,H100,1,1,8,2048,256,\n"

@@ -92,6 +92,13 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_siz
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     console.print(table)
+    tokens = work.input_tokens + work.output_tokens
+    for seqs in sorted({r["max_num_seqs"] for r in rows}, reverse=True):
+        r = next(r for r in rows if r["max_num_seqs"] == seqs)
+        held = r["max_concurrency"]
+        console.print(f"--max-num-seqs {seqs}: KV cache {r['kv_cache_gib_per_gpu']:.2f} GiB per GPU, room for {held} "
+                      f"request{'' if held == 1 else 's'} of {tokens} tokens (vLLM's \"Maximum concurrency\")",
+                      highlight=False, soft_wrap=True)
 
 
 def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, batch: int, work: Workload,
@@ -112,7 +119,9 @@ def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, ba
     return {"batch_size": batch, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
             "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.concurrency > 0,
             "effective_batch": est.concurrency, "kv_limited": 0 < est.concurrency < min(batch, seqs),
-            "bound": est.bound, "max_num_seqs": seqs}
+            "bound": est.bound, "max_num_seqs": seqs,
+            "kv_cache_gib_per_gpu": min(est.kv_cache_gb_per_gpu, default=0.0) * 1e9 / 2**30,
+            "max_concurrency": est.kv_capacity}
 
 
 POINT_COLUMNS = ("model", "gpu", "tp", "pp", "batch_size", "input_tokens", "output_tokens")

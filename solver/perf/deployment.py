@@ -19,7 +19,7 @@ from solver.domain.solution import Solution
 from solver.domain.workload import Settings, Workload
 from solver.perf.base import PerformanceModel, StageProfile
 from solver.perf.engine import default_max_num_seqs
-from solver.perf.estimate import PipelineEstimate, bound_of, link_batch_time_s, max_concurrency
+from solver.perf.estimate import PipelineEstimate, bound_of, kv_capacity, link_batch_time_s, max_concurrency
 
 
 def vllm_partition(num_layers: int, stages: int) -> list[int]:
@@ -104,6 +104,9 @@ class Deployment:
         share = in_flight / (pp * micro)  # 1 unless the last micro-batch is short
         return replace(est, batch_size=self.requests_in_flight, concurrency=in_flight, fits=fits,
                        memory_gb_per_gpu=memory, usable_gb_per_gpu=[p.usable_gb for p in full],
+                       kv_capacity=kv_capacity(layers, full, admitted),
+                       kv_cache_gb_per_gpu=[p.kv_pool_gb(n, i == 0, i == pp - 1)
+                                            for i, (n, p) in enumerate(zip(layers, full))],
                        tokens_per_s=est.tokens_per_s * share,
                        stage_tokens_per_s=[t * share for t in est.stage_tokens_per_s],
                        link_tokens_per_s=[t * share for t in est.link_tokens_per_s])

@@ -3,7 +3,7 @@ transfers between stages, the concurrency the KV cache allows, and what bounds t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,8 @@ class PipelineEstimate:
     usable_gb_per_gpu: list[float]
     fits: bool
     bound: str
+    kv_capacity: int = 0  # requests of the workload's length the KV cache holds, however many are asked
+    kv_cache_gb_per_gpu: list[float] = field(default_factory=list)  # the pool each stage's GPUs keep for it
 
 
 def link_batch_time_s(workload: Workload, model: ModelArch, batch: int, bandwidth_gbps: float,
@@ -40,16 +42,23 @@ def link_batch_time_s(workload: Workload, model: ModelArch, batch: int, bandwidt
     return prefill + workload.output_tokens * step, prefill, step
 
 
-def max_concurrency(layers: list[int], profiles: list[StageProfile], batch: int) -> int:
-    """Largest number of requests whose KV cache fits on every stage (0: not even the weights fit); `profiles`
-    are the stages' profiles at `batch` requests."""
-    limit = batch
+def kv_capacity(layers: list[int], profiles: list[StageProfile], batch: int) -> int:
+    """Requests of the workload's length whose KV cache fits on every stage, however many are asked (vLLM's
+    "Maximum concurrency for N tokens per request"; 0: not even the weights fit); `profiles` are the stages'
+    profiles at `batch` requests."""
+    limit = None
     last = len(layers) - 1
     for i, (n, p) in enumerate(zip(layers, profiles)):
         kv_per_request = n * p.kv_gb_per_layer / batch
-        free = p.kv_pool_gb(n, i == 0, i == last)
-        limit = min(limit, int(free // kv_per_request) if kv_per_request > 0 else batch)
-    return max(limit, 0)
+        if kv_per_request > 0:
+            held = int(p.kv_pool_gb(n, i == 0, i == last) // kv_per_request)
+            limit = held if limit is None else min(limit, held)
+    return max(limit, 0) if limit is not None else batch
+
+
+def max_concurrency(layers: list[int], profiles: list[StageProfile], batch: int) -> int:
+    """Largest number of the `batch` requests whose KV cache fits on every stage (0: not even the weights fit)."""
+    return min(batch, kv_capacity(layers, profiles, batch))
 
 
 def bound_of(layers: list[int], profiles: list[StageProfile], stage_time: list[float], link_time: list[float]
