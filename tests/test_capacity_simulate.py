@@ -52,6 +52,17 @@ def test_max_num_seqs_caps_throughput_and_overload_misses_the_slo():
     assert not sim.slo_met
 
 
+def test_kv_slots_are_taken_as_tokens_arrive_and_an_overflow_preempts():
+    """vLLM allocates KV blocks as tokens arrive: with room for 11,000 tokens, requests of 100 + 1,000 tokens run
+    about 11,000 / (100 + 500) = 18 at once in steady state, not the 10 that reserving every output up front would
+    allow; when the cache overflows the latest-started are preempted and recomputed, and every request still ends.
+    Steps take 10 ms whatever the batch, so a request takes 10 s and the rate served is concurrency / 10 s."""
+    service = ServiceTimes.linear(0.01, 0.01, 64, 1e-6, 256)
+    sim = run(one_replica(service, kv_tokens=11_000), (100, 1000), rate=3.0, requests=3000)
+    assert 1.4 < sim.achieved_rps < 11_000 / 600 / 10 * 1.05
+    assert sim.all_requests.tpot_ms[50] >= 10.0 and sim.all_requests.requests > 0
+
+
 def test_requests_spread_over_copies():
     """Two copies take twice the load of one at the same latency."""
     service = ServiceTimes.linear(0.02, 0.04, 64, 1e-5, 64)

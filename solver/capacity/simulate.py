@@ -3,11 +3,12 @@
 Requests arrive as a Poisson stream; each draws a bucket by its share (and, when the request mix came from a
 trace, one of that bucket's recorded rows); the router sends it to a replica type with the fleet's routing
 fractions and, within the type, to the copy with the fewest requests. Every copy runs vLLM's continuous batching:
-an engine step admits waiting requests while --max-num-seqs and the KV cache allow (a request reserves its prompt
-plus output tokens), gives one token to every decoding request and prefills up to --max-num-batched-tokens of
-prompt tokens first come, first served; the step takes the performance model's time for that mix
-(perf/service.py). A request's first token comes at the end of the step that finishes its prompt (plus the
-pipeline's latency beyond the slowest stage). Percentiles are over requests arriving after a warm-up tenth.
+an engine step admits waiting requests while --max-num-seqs and the KV cache allow (a request takes KV slots for its
+prompt, then one per token it generates, as vLLM allocates blocks), gives one token to every decoding request and
+prefills up to --max-num-batched-tokens of prompt tokens first come, first served; when the cache overflows, the
+latest-started requests are preempted and recomputed later, as vLLM does; the step takes the performance model's
+time for that mix (perf/service.py). A request's first token comes at the end of the step that finishes its prompt
+(plus the pipeline's latency beyond the slowest stage). Percentiles are over requests arriving after a warm-up tenth.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class _Request:
     prefill_left: int
     first_token: float = math.nan
     done: float = math.nan
+    generated: int = 0  # tokens produced before the current decode run
+    decode_from: int = 0  # the engine step the current decode run started after
+    run: int = 0  # bumped by a preemption: heap entries of an earlier run are stale
+    preemptions: int = 0
 
 
 @dataclass
@@ -53,7 +58,8 @@ class _Copy:
     group: ReplicaGroup
     waiting: deque = field(default_factory=deque)
     prefilling: list = field(default_factory=list)
-    finishing: list = field(default_factory=list)  # heap of (step number, order, request) of decoding requests
+    finishing: list = field(default_factory=list)  # heap of (step number, order, run, request) of decoding requests
+    running: dict = field(default_factory=dict)  # decoding requests by id, in the order they started
     decoding: list[int] = field(default_factory=list)  # per bucket
     kv_used: int = 0
     steps: int = 0
@@ -62,17 +68,19 @@ class _Copy:
 
     @property
     def load(self) -> int:
-        return len(self.waiting) + len(self.prefilling) + len(self.finishing)
+        return len(self.waiting) + len(self.prefilling) + len(self.running)
 
     def step(self, now: float, chunk: int) -> float:
-        """Start an engine step at `now`; returns its duration (0: nothing to do)."""
+        """Start an engine step at `now`; returns its duration (0: nothing to do). Waiting requests are admitted
+        while --max-num-seqs allows and the KV cache has room for their prompt (vLLM allocates blocks as tokens
+        arrive, not for the whole output up front)."""
         g = self.group
-        while (self.waiting and len(self.prefilling) + len(self.finishing) < g.max_num_seqs
-               and self.kv_used + self.waiting[0].prompt + self.waiting[0].output <= g.kv_tokens):
+        while (self.waiting and len(self.prefilling) + len(self.running) < g.max_num_seqs
+               and self.kv_used + self.waiting[0].prefill_left <= g.kv_tokens):
             request = self.waiting.popleft()
-            self.kv_used += request.prompt + request.output
+            self.kv_used += request.prefill_left
             self.prefilling.append(request)
-        running = len(self.finishing)
+        running = len(self.running)
         seconds = 0.0
         if running:
             seconds = sum(n * g.service[b].decode_step_s(running) for b, n in enumerate(self.decoding) if n) / running
@@ -88,32 +96,61 @@ class _Copy:
         return seconds
 
     def finish_step(self, end: float, order: int) -> list[_Request]:
-        """End the step started by `step`: tokens for the decoding requests, prompts advanced; returns the
-        requests that completed."""
+        """End the step started by `step`: a token (and its KV slot) for every decoding request, prompts advanced,
+        and, where the KV cache overflowed, the latest-started requests preempted (vLLM frees their blocks and
+        recomputes them later); returns the requests that completed."""
         self.steps += 1
+        self.kv_used += len(self.running)
         completed = []
         while self.finishing and self.finishing[0][0] <= self.steps:
-            _, _, request = heapq.heappop(self.finishing)
-            completed.append(self._release(request, end))
+            _, _, run, request = heapq.heappop(self.finishing)
+            if run == request.run:
+                completed.append(self._release(request, end))
         for request, take in self.chunks:
             request.prefill_left -= take
             if request.prefill_left == 0:
                 st = self.group.service[request.bucket]
-                request.first_token = end + request.prompt * (st.prefill_latency_s_per_token - st.prefill_s_per_token)
+                token_at = end + request.prompt * (st.prefill_latency_s_per_token - st.prefill_s_per_token)
+                if math.isnan(request.first_token):
+                    request.first_token = token_at
                 self.prefilling.remove(request)
-                if request.output <= 1:
-                    completed.append(self._release(request, request.first_token))
+                request.generated += 1
+                self.kv_used += 1
+                if request.generated >= request.output:
+                    completed.append(self._release(request, token_at))
                 else:
-                    heapq.heappush(self.finishing, (self.steps + request.output - 1, order, request))
+                    request.decode_from = self.steps
+                    heapq.heappush(self.finishing, (self.steps + request.output - request.generated, order,
+                                                    request.run, request))
+                    self.running[id(request)] = request
                     self.decoding[request.bucket] += 1
                 order += 1
+        while self.kv_used > self.group.kv_tokens and len(self.running) > 1:
+            self._preempt(self.running[next(reversed(self.running))])
         return completed
+
+    def _held(self, request: _Request) -> int:
+        """KV tokens a decoding request holds now."""
+        return request.prompt + request.generated + self.steps - request.decode_from
+
+    def _preempt(self, request: _Request) -> None:
+        self.kv_used -= self._held(request)
+        request.generated += self.steps - request.decode_from
+        request.prefill_left = request.prompt + request.generated
+        request.run += 1
+        request.preemptions += 1
+        del self.running[id(request)]
+        self.decoding[request.bucket] -= 1
+        self.waiting.appendleft(request)
 
     def _release(self, request: _Request, when: float) -> _Request:
         request.done = when
-        self.kv_used -= request.prompt + request.output
-        if request.output > 1:
+        if id(request) in self.running:
+            self.kv_used -= self._held(request)
+            del self.running[id(request)]
             self.decoding[request.bucket] -= 1
+        else:  # done at its prefill: the prompt and its one token
+            self.kv_used -= request.prompt + request.generated
         return request
 
 
