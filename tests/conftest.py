@@ -1,8 +1,13 @@
-"""Shared builders: small scenarios made in code (no files) for property tests."""
+"""Shared builders: small scenarios made in code (no files) for property tests, and Hypothesis's profile: CI replays
+the same examples every run (derandomize), so a red CI is a change's doing; elsewhere each run explores new ones
+(and scripts/soak_oracle.py explores hundreds more)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from solver.domain.hardware import Pool
 from solver.domain.model import ModelArch
@@ -11,6 +16,9 @@ from solver.domain.workload import Settings, Workload
 from solver.loaders.catalog import load_catalog
 from solver.loaders.pools import pool_bandwidths
 from solver.perf import get_model
+
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture(scope="session")
