@@ -99,6 +99,8 @@ def test_a_server_runs_at_most_max_num_seqs_and_its_start_up_profile_costs_kv_ca
     [launched] = json.loads(CliRunner().invoke(main, [*long, "--max-num-seqs", "1024"]).stdout)
     assert default["fits"] and default["max_num_seqs"] == 1 and default["tokens_per_second"] > 0
     assert not launched["fits"] and launched["max_num_seqs"] == 1024
+    printed = CliRunner().invoke(main, long[:-1]).stdout
+    assert "default --max-num-seqs 1024 this would not start" in " ".join(printed.split())
 
 
 def test_predict_gives_the_kv_cache_and_maximum_concurrency_vllm_logs():

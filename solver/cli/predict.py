@@ -22,6 +22,7 @@ from solver.loaders.tables import read_table
 from solver.perf import get_model
 from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
+from solver.perf.engine import default_max_num_seqs
 from solver.storage.atomic import write_text_atomic
 
 
@@ -99,6 +100,11 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, batch_siz
         console.print(f"--max-num-seqs {seqs}: KV cache {r['kv_cache_gib_per_gpu']:.2f} GiB per GPU, room for {held} "
                       f"request{'' if held == 1 else 's'} of {tokens} tokens (vLLM's \"Maximum concurrency\")",
                       highlight=False, soft_wrap=True)
+    default = default_max_num_seqs(catalog.spec(gpu))
+    if max_num_seqs is None and any(r["max_num_seqs"] < default for r in rows):
+        console.print(f"[yellow]note:[/] with vLLM's default --max-num-seqs {default} this would not start (its "
+                      "sampler's start-up profile leaves no KV cache for one request); launch it with the "
+                      "--max-num-seqs shown.", highlight=False, soft_wrap=True)
 
 
 def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, batch: int, work: Workload,
