@@ -95,7 +95,8 @@ class Deployment:
         full = self.profiles(perf, admitted)
         memory = [p.memory_gb(n, i == 0, i == pp - 1) for i, (n, p) in enumerate(zip(layers, full))]
         fits = all(m <= p.usable_gb for m, p in zip(memory, full))
-        in_flight = admitted if fits else max_concurrency(layers, full, admitted)
+        capacity = kv_capacity(layers, full, admitted)
+        in_flight = admitted if fits else min(admitted, capacity)
         if in_flight == 0:
             return replace(self.pipeline(perf, admitted, headroom), batch_size=self.requests_in_flight,
                            memory_gb_per_gpu=memory)
@@ -104,7 +105,7 @@ class Deployment:
         share = in_flight / (pp * micro)  # 1 unless the last micro-batch is short
         return replace(est, batch_size=self.requests_in_flight, concurrency=in_flight, fits=fits,
                        memory_gb_per_gpu=memory, usable_gb_per_gpu=[p.usable_gb for p in full],
-                       kv_capacity=kv_capacity(layers, full, admitted),
+                       kv_capacity=capacity,
                        kv_cache_gb_per_gpu=[p.kv_pool_gb(n, i == 0, i == pp - 1)
                                             for i, (n, p) in enumerate(zip(layers, full))],
                        tokens_per_s=est.tokens_per_s * share,
@@ -116,12 +117,15 @@ class Deployment:
         for the GPU. Where vLLM would not start with its default (the sampler's start-up profile for that many
         requests leaves no room for one request's KV cache) but would when launched for the requests asked, as so
         launched: a run that happened is never predicted "does not fit" for a default it did not use."""
+        def launched_with(seqs: int) -> PipelineEstimate:
+            return replace(self, settings=self.settings.model_copy(update={"max_num_seqs": seqs})).evaluate(perf)
+
         asked = self.settings.max_num_seqs
         seqs = asked or min(default_max_num_seqs(self.pools[s.pool].spec) for s in self.stages)
-        est = replace(self, settings=self.settings.model_copy(update={"max_num_seqs": seqs})).evaluate(perf)
+        est = launched_with(seqs)
         if est.concurrency == 0 and asked is None and self.requests_in_flight < seqs:
             seqs = self.requests_in_flight
-            est = replace(self, settings=self.settings.model_copy(update={"max_num_seqs": seqs})).evaluate(perf)
+            est = launched_with(seqs)
         return est, seqs
 
     def pipeline(self, perf: PerformanceModel, batch: int, headroom: float = 0.0) -> PipelineEstimate:
