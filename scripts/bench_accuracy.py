@@ -8,6 +8,10 @@ nothing.
 
     python scripts/bench_accuracy.py [--holdout 0.3]
 
+H200 fits the fixed time per layer too (--fit-layer-overhead): its runs are ours, one vLLM version (0.26) at batch
+1 on models of 16 to 80 layers, which separates that time from the step overhead (results/calibration/
+vllm_h200_runs.README.md); every other type holds it at the value measured on the lent H100.
+
 The published AWS runs name a distilled checkpoint (DeepSeek-R1-Distill-Llama-70B); its architecture is
 Llama-3.3-70B's, hence --model llama-3.3-70b, and they ran with gpu_memory_utilization 0.85 (their README).
 """
@@ -20,7 +24,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from solver.calibration.fit import calibrate, fit_factors, predict, relative_errors, split
+from solver.calibration.fit import calibrate, fit_factors, gpu_types, predict, relative_errors, split
 from solver.calibration.measurements import Defaults, collect
 from solver.loaders.catalog import load_catalog
 from solver.loaders.resources import bundled_dir
@@ -32,11 +36,14 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.3)
     parser.add_argument("--model", default="llama-3.3-70b")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.85)
+    parser.add_argument("--fit-layer-overhead", default="H200", help="as `calibrate --fit-layer-overhead`")
     args = parser.parse_args()
     priors, perf = load_catalog(calibrated=False), get_model("roofline")
     runs = collect([bundled_dir("calibration")], priors, Defaults(model=args.model,
                                                    gpu_memory_utilization=args.gpu_memory_utilization))
-    fitted = {r.gpu_type: r.after for r in calibrate(runs, priors, perf, args.holdout)}
+    depth_fitted = gpu_types(priors, args.fit_layer_overhead)
+    fitted = {r.gpu_type: r.after for r in calibrate(runs, priors, perf, args.holdout,
+                                                     fit_layer_overhead=depth_fitted)}
     _, held = split(runs, args.holdout)
     held_ids = {id(m) for m in held}
     table = Table(title="predicted vs measured generated tok/s (H = held out of the fit)", title_justify="left")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from solver.calibration.measurements import Measurement
+from solver.domain.errors import UserError
 from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
 from solver.domain.workload import Settings, Workload
 from solver.perf.base import PerformanceModel
@@ -37,11 +39,14 @@ SCALE = {"compute_efficiency": 0.3, "memory_efficiency": 0.3, "attention_efficie
          "comm_efficiency": 0.3, "layer_overhead_us": 200.0,
          "step_overhead_ms": 20.0, "seq_overhead_us": 100.0}
 PRIOR_WEIGHT = 0.05  # a move of one SCALE costs as much as a 5% log error on one run
-# Measured, not fitted: the fixed time per layer comes from whole decode steps timed on a GPU
-# (results/calibration/gpu_kernels/). Throughput sweeps cannot tell it from the step overhead and the all-reduce
-# efficiency: fitted freely on the H100 sweeps it went to 0 and predicted a sweep left out at 15% median error;
-# held at the measurement, 8.5%.
+# Measured, not fitted by default: the fixed time per layer comes from whole decode steps timed on a GPU
+# (results/calibration/gpu_kernels/). Throughput sweeps of one or two models cannot tell it from the step overhead
+# and the all-reduce efficiency: fitted freely on the H100 sweeps it went to 0 and predicted a sweep left out at 15%
+# median error; held at the measurement, 8.5%. Where one engine version was measured at batch 1 on models of
+# several depths (our vLLM 0.26 runs on an H200: 16 to 80 layers), the data do separate the two, and
+# `calibrate --fit-layer-overhead H200` fits it too (DEPTH_FITTED_FIELDS).
 FITTED_FIELDS = tuple(f for f in CALIBRATED_FIELDS if f != "layer_overhead_us")
+DEPTH_FITTED_FIELDS = tuple(CALIBRATED_FIELDS)
 
 
 def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
@@ -86,11 +91,12 @@ def source_weights(runs: list[Measurement]) -> np.ndarray:
     return np.array([len(runs) / (len(counts) * counts[f]) for f in files])
 
 
-def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> GpuSpec:
+def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel,
+                fields: tuple[str, ...] = FITTED_FIELDS) -> GpuSpec:
     """Least squares on log(predicted / measured) with a weak prior; a few starting points because the roofline's
-    max(compute, memory) makes the error surface piecewise smooth. The fields not in FITTED_FIELDS keep `spec`'s
+    max(compute, memory) makes the error surface piecewise smooth. The fields not in `fields` keep `spec`'s
     values."""
-    names = list(FITTED_FIELDS)
+    names = list(fields)
     lower = np.array([BOUNDS[n][0] for n in names])
     upper = np.array([BOUNDS[n][1] for n in names])
     scale = np.array([SCALE[n] for n in names])
@@ -136,8 +142,9 @@ class GpuCalibration:
 
 
 def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, holdout: float = 0.3,
-              progress=None) -> list[GpuCalibration]:
-    """Fit each GPU type's factors on its fit runs, starting from the uncalibrated catalog `priors`."""
+              progress=None, fit_layer_overhead: Collection[str] = ()) -> list[GpuCalibration]:
+    """Fit each GPU type's factors on its fit runs, starting from the uncalibrated catalog `priors`; the types in
+    `fit_layer_overhead` (canonical names) fit the fixed time per layer too."""
     fit, held = split(runs, holdout)
     results = []
     for gpu in sorted({m.gpu_type for m in runs}):
@@ -146,7 +153,8 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
         mine_fit = [m for m in fit if m.gpu_type == gpu]
         mine_held = [m for m in held if m.gpu_type == gpu]
         before = priors.spec(gpu)
-        after = fit_factors(mine_fit, before, perf)
+        fields = DEPTH_FITTED_FIELDS if gpu in fit_layer_overhead else FITTED_FIELDS
+        after = fit_factors(mine_fit, before, perf, fields)
         results.append(GpuCalibration(
             gpu_type=gpu, fit_runs=len(mine_fit), holdout_runs=len(mine_held), before=before, after=after,
             fit_error_before=median_abs(relative_errors(mine_fit, before, perf)),
@@ -155,6 +163,18 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
             holdout_error_after=median_abs(relative_errors(mine_held, after, perf)),
             sources=sorted({m.source.split(":")[0] for m in mine_fit + mine_held})))
     return results
+
+
+def gpu_types(catalog: Catalog, names: str) -> frozenset[str]:
+    """'H200,h100' -> the canonical catalog names; an unknown one is a UserError naming the known ones."""
+    found = set()
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        key = catalog.canonical(name)
+        if key is None:
+            raise UserError(f"unknown GPU type '{name}' in --fit-layer-overhead. Fix: use one of "
+                            f"{catalog.known_types()}.")
+        found.add(key)
+    return frozenset(found)
 
 
 def write_calibration(path: Path, results: list[GpuCalibration]) -> pd.DataFrame:

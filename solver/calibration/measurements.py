@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from solver.domain.choices import PRECISIONS
 from solver.domain.errors import ConfigError
 from solver.domain.hardware import Catalog
 from solver.domain.model import ModelArch
@@ -137,16 +138,20 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
         raise ConfigError(path, f"cannot read this CSV file ({type(exc).__name__}).",
                           "pass a UTF-8 runs CSV (docs/calibration.md).") from None
     missing = CSV_COLUMNS - set(table.columns)
+    if "precision" in table.columns:
+        table["precision"] = table["precision"].fillna("")
     if missing:
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {list(table.columns)}).",
                           f"use the header of results/calibration/aws_vllm_llama70b.csv: {sorted(CSV_COLUMNS)} "
-                          "plus optional model, num_gpus, instance_type, gpu_memory_utilization, max_num_seqs.", row=1)
+                          "plus optional model, num_gpus, instance_type, gpu_memory_utilization, max_num_seqs, "
+                          "precision.", row=1)
     models: dict[str, ModelArch] = {}
     runs = []
     for row_no, row in enumerate(table.to_dict("records"), start=2):
         name = row.get("model") if isinstance(row.get("model"), str) else None
         if name not in models:
             models[name] = model_for(name, defaults.model, path, row_no)
+        model = _with_precision(models[name], str(row.get("precision") or ""), path, row_no)
         tp, pp = _cell(row, "tp", int, path, row_no), _cell(row, "pp", int, path, row_no)
         gpus = _cell(row, "num_gpus", int, path, row_no, tp * pp)
         gpu = _gpu(catalog, row["gpu_type"], path, row_no)
@@ -158,7 +163,7 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
             raise ConfigError(path, "tp, pp, measured_output_tokens_per_s and max_num_seqs must be positive.",
                               "fix or drop this row.", row=row_no)
         runs.append(Measurement(
-            source=f"{path.name}:{row_no}", model=models[name], gpu_type=gpu, tp=tp, pp=pp, gpus_per_node=per_node,
+            source=f"{path.name}:{row_no}", model=model, gpu_type=gpu, tp=tp, pp=pp, gpus_per_node=per_node,
             batch_size=_cell(row, "batch_size", int, path, row_no),
             input_tokens=_cell(row, "input_tokens", int, path, row_no),
             output_tokens=_cell(row, "output_tokens", int, path, row_no), tokens_per_s=tokens_per_s,
@@ -166,6 +171,16 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
                                          defaults.gpu_memory_utilization),
             max_num_seqs=max_num_seqs))
     return runs
+
+
+def _with_precision(model: ModelArch, precision: str, path: Path, row_no: int) -> ModelArch:
+    """The model with the weights' precision a row gives (e.g. a 70B run with fp8 weights); KV cache unchanged, as
+    vLLM keeps it in the model's dtype unless --kv-cache-dtype says otherwise."""
+    if not precision.strip():
+        return model
+    if precision.strip() not in PRECISIONS:
+        raise ConfigError(path, f"precision is '{precision}'.", f"write one of {', '.join(PRECISIONS)}.", row=row_no)
+    return model.model_copy(update={"precision": precision.strip()})
 
 
 _REQUIRED = object()

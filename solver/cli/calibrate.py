@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from solver.calibration.fit import calibrate as fit
-from solver.calibration.fit import write_calibration
+from solver.calibration.fit import gpu_types, write_calibration
 from solver.calibration.measurements import Defaults, collect
 from solver.cli.common import user_errors
 from solver.domain.choices import DEFAULT_PERF_MODEL
@@ -33,12 +33,15 @@ from solver.report.measured import report_tables
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Calibration table to update [default: gpu_pools/calibration.csv, which the solver reads].")
+@click.option("--fit-layer-overhead", "depth_fitted", default="", metavar="GPU[,GPU]",
+              help="GPU types whose fixed time per layer is fitted too instead of held at the catalog's measured "
+                   "value: for runs of one vLLM version at batch 1 on models of several depths.")
 @click.option("--dry-run", is_flag=True, help="Report the fit without writing anything.")
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
 def calibrate(paths: tuple[Path, ...], model: str | None, gpu: str | None, tp: int, pp: int,
-              gpu_memory_utilization: float, holdout: float, perf_model: str, output: Path | None, dry_run: bool,
-              as_json: bool) -> None:
+              gpu_memory_utilization: float, holdout: float, perf_model: str, output: Path | None,
+              depth_fitted: str, dry_run: bool, as_json: bool) -> None:
     """Fit efficiency factors and overheads per GPU type to measured runs.
 
     PATHS are measurement files or folders (default: results/calibration/): runs CSV, seed-001 benchmark JSON,
@@ -50,7 +53,8 @@ def calibrate(paths: tuple[Path, ...], model: str | None, gpu: str | None, tp: i
     if not runs:
         raise UserError("no measurements found. Fix: pass measurement files or folders (docs/calibration.md).")
     with console.status("calibrating ...") as status:
-        results = fit(runs, priors, get_model(perf_model), holdout, progress=status.update)
+        results = fit(runs, priors, get_model(perf_model), holdout, progress=status.update,
+                      fit_layer_overhead=gpu_types(priors, depth_fitted))
     target = output or priors.directory / "calibration.csv"
     written = None if dry_run else write_calibration(target, results)
     if as_json:
