@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from solver.calibration.fit import calibrate, median_abs, predict, relative_errors, split
-from solver.calibration.measurements import Defaults, Measurement, collect, read_measurements, resolve_model
+from solver.calibration.measurements import Defaults, collect, read_measurements
+from solver.calibration.records import Measurement, resolve_model
 from solver.domain.errors import ConfigError
 from solver.loaders.catalog import load_catalog
 from solver.perf.deployment import vllm_partition

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from solver.calibration.measurements import Measurement
+from solver.calibration.records import Measurement
 from solver.domain.errors import UserError
 from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
 from solver.domain.workload import Settings, Workload

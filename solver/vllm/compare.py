@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.calibration.measurements import Measurement
+from solver.calibration.records import Measurement
 from solver.domain.solution import Solution
 from solver.perf import get_model
 from solver.perf.deployment import Deployment
