@@ -61,6 +61,9 @@ def main() -> int:
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     parser.add_argument("--deadline", type=float, default=float("inf"),
                         help="unix time after which no further batch starts (rows so far are kept)")
+    parser.add_argument("--warm-each", action="store_true",
+                        help="run every batch once unrecorded first: kernels JIT-compiled per shape (Triton's fused "
+                             "MoE picks a configuration per token count) then stay out of the rows")
     parser.add_argument("--max-model-len", type=int, help="vLLM's --max-model-len [default: the model's]")
     args = parser.parse_args()
 
@@ -107,6 +110,8 @@ def main() -> int:
                 if time.time() > args.deadline:
                     print(f"deadline reached: skipping {prompt}x{generated} batch {batch}", flush=True)
                     continue
+                if args.warm_each:
+                    run(prompt, generated, batch)
                 seconds = run(prompt, generated, batch)
                 row = {"model": name, "hf_model": hf_name, "gpu_type": device.removeprefix("NVIDIA "),
                        "device_name": device, "num_gpus": 1, "tp": 1, "pp": 1, "batch_size": batch,

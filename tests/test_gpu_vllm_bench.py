@@ -30,7 +30,8 @@ def test_bench_script_writes_runs_that_calibration_reads(tmp_path):
     output = tmp_path / "runs.csv"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "scripts/gpu_vllm_bench.py", "--config", str(config), "--grid", "32x8:1,3",
-                           "--grid", "64x4:2", "--output", str(output), "--gpu-memory-utilization", "0.1"],
+                           "--grid", "64x4:2", "--output", str(output), "--gpu-memory-utilization", "0.1",
+                           "--warm-each"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = list(csv.DictReader(output.open()))
