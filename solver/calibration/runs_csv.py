@@ -34,13 +34,13 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
         raise ConfigError(path, f"cannot read this CSV file ({type(exc).__name__}).",
                           "pass a UTF-8 runs CSV (docs/calibration.md).") from None
     missing = CSV_COLUMNS - set(table.columns)
-    if "precision" in table.columns:
-        table["precision"] = table["precision"].fillna("")
     if missing:
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {list(table.columns)}).",
                           f"use the header of results/calibration/aws_vllm_llama70b.csv: {sorted(CSV_COLUMNS)} "
                           "plus optional model, num_gpus, instance_type, gpu_memory_utilization, max_num_seqs, "
                           "precision.", row=1)
+    if "precision" in table.columns:  # an empty cell reads as NaN: the model's own precision
+        table["precision"] = table["precision"].fillna("")
     models: dict[str, ModelArch] = {}
     runs = []
     for row_no, row in enumerate(table.to_dict("records"), start=2):
