@@ -66,14 +66,7 @@ def load_scenario(config_dir: str | Path, batch_sizes: list[int] | None = None, 
 def canonical_gpu_keys(by_gpu: dict[str, int]) -> dict[str, int]:
     """{'a100': 4} -> {'A100': 4}: GPU types as the catalog names them (--tp-config)."""
     catalog = load_catalog()
-    result = {}
-    for name, value in by_gpu.items():
-        key = catalog.canonical(name)
-        if key is None:
-            raise UserError(f"--tp-config names an unknown GPU type '{name}'. Fix: use one of "
-                            f"{catalog.known_types()}.")
-        result[key] = value
-    return result
+    return {catalog.require(name, "--tp-config"): value for name, value in by_gpu.items()}
 
 
 def solve(scenario: Scenario, method: str | None = None, backend: str = "highs",

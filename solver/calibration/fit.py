@@ -19,7 +19,6 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from solver.calibration.records import Measurement
-from solver.domain.errors import UserError
 from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
 from solver.domain.workload import Settings, Workload
 from solver.perf.base import PerformanceModel
@@ -167,14 +166,8 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
 
 def gpu_types(catalog: Catalog, names: str) -> frozenset[str]:
     """'H200,h100' -> the canonical catalog names; an unknown one is a UserError naming the known ones."""
-    found = set()
-    for name in filter(None, (n.strip() for n in names.split(","))):
-        key = catalog.canonical(name)
-        if key is None:
-            raise UserError(f"unknown GPU type '{name}' in --fit-layer-overhead. Fix: use one of "
-                            f"{catalog.known_types()}.")
-        found.add(key)
-    return frozenset(found)
+    return frozenset(catalog.require(name, "--fit-layer-overhead")
+                     for name in filter(None, (n.strip() for n in names.split(","))))
 
 
 def write_calibration(path: Path, results: list[GpuCalibration]) -> pd.DataFrame:

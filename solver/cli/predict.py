@@ -113,8 +113,7 @@ def point_row(model: ModelArch, catalog: Catalog, gpu: str, tp: int, pp: int, ba
     server with `settings.max_num_seqs` (None: vLLM's default for the GPU; see Deployment.evaluate_served)."""
     if precision:
         model = model.model_copy(update={"precision": precision})
-    if catalog.canonical(gpu) is None:
-        raise UserError(f"unknown GPU type '{gpu}'. Fix: use one of {catalog.known_types()}.")
+    catalog.require(gpu)
     if model.num_heads % tp:
         raise UserError(f"--tp {tp} does not divide the model's {model.num_heads} attention heads, which vLLM "
                         f"requires. Fix: use a TP degree that divides {model.num_heads}.")

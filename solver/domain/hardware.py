@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from solver.domain.errors import UserError
+
 CALIBRATED_FIELDS = ("compute_efficiency", "memory_efficiency", "attention_efficiency", "comm_efficiency",
                      "layer_overhead_us", "step_overhead_ms", "seq_overhead_us")
 
@@ -75,6 +77,15 @@ class Catalog(BaseModel):
 
     def canonical(self, name: str) -> str | None:
         return self.aliases.get(name.strip().upper())
+
+    def require(self, name: str, option: str = "") -> str:
+        """The canonical name of a GPU type a user gave (in `option`, where named); an unknown one is a UserError
+        naming the known types."""
+        key = self.canonical(name)
+        if key is None:
+            where = f" in {option}" if option else ""
+            raise UserError(f"unknown GPU type '{name}'{where}. Fix: use one of {self.known_types()}.")
+        return key
 
     def spec(self, name: str) -> GpuSpec:
         key = self.canonical(name)
