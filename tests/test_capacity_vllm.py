@@ -5,23 +5,18 @@ figures the README reports."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 
 import pytest
 
 from solver.vllm.crosscheck import cross_check
-from tests.tiny_llama import SMALL_ARCH, free_port, write_tiny_llama
+from tests.tiny_llama import SMALL_ARCH, free_port, require_vllm, write_tiny_llama
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
 def test_simulator_matches_vllm_at_the_same_arrival_rate(tmp_path, monkeypatch):
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("TOKENOP_REQUIRE_VLLM"):
-            pytest.fail("TOKENOP_REQUIRE_VLLM is set but vLLM is not installed: run `make install-vllm`")
-        pytest.skip("vLLM is not installed (make install-vllm)")
+    require_vllm()
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = write_tiny_llama(tmp_path / "model", SMALL_ARCH)

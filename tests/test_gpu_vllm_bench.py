@@ -5,7 +5,6 @@ for real on vLLM's CPU build with a tiny random-weight Llama: it writes runs CSV
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,17 +14,14 @@ import pytest
 
 from solver.calibration.measurements import read_measurements
 from solver.loaders.catalog import load_catalog
-from tests.tiny_llama import write_tiny_llama
+from tests.tiny_llama import require_vllm, write_tiny_llama
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_script_writes_runs_that_calibration_reads(tmp_path):
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("TOKENOP_REQUIRE_VLLM"):
-            pytest.fail("TOKENOP_REQUIRE_VLLM is set but vLLM is not installed: run `make install-vllm`")
-        pytest.skip("vLLM is not installed (make install-vllm)")
+    require_vllm()
     config = write_tiny_llama(tmp_path / "tiny") / "config.json"
     output = tmp_path / "runs.csv"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}

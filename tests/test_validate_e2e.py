@@ -4,7 +4,6 @@ benchmark are vLLM's own. Needs `make install-vllm`; CI sets TOKENOP_REQUIRE_VLL
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_llama import free_port, write_tiny_llama, write_tiny_scenario
+from tests.tiny_llama import free_port, require_vllm, write_tiny_llama, write_tiny_scenario
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def vllm_env(tmp_path_factory):
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("TOKENOP_REQUIRE_VLLM"):
-            pytest.fail("TOKENOP_REQUIRE_VLLM is set but vLLM is not installed: run `make install-vllm`")
-        pytest.skip("vLLM is not installed (make install-vllm)")
+    require_vllm()
     catalog = tmp_path_factory.mktemp("catalog") / "gpu_pools"
     shutil.copytree(ROOT / "gpu_pools", catalog)
     (catalog / "calibration.csv").unlink(missing_ok=True)

@@ -1,12 +1,16 @@
 """A tiny random-weight Llama (2 layers, hidden 256, 4 heads, 2 KV heads, head_dim 64) with a BPE tokenizer trained
 on the spot, plus a scenario folder describing it: what the vLLM end-to-end test serves on CPU with
---load-format dummy (no weights are ever downloaded)."""
+--load-format dummy (no weights are ever downloaded), and the vLLM-or-skip check the vLLM tests share."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import socket
 from pathlib import Path
+
+import pytest
 
 # A small random-weight Llama (~150M parameters) for timing comparisons: big enough that engine steps, not vLLM's
 # HTTP front end, set the latencies on CPU, small enough to serve on two cores.
@@ -62,3 +66,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def require_vllm() -> None:
+    """Skip a test where vLLM is not installed, except where CI demands it (TOKENOP_REQUIRE_VLLM): there it fails."""
+    if importlib.util.find_spec("vllm") is None:
+        if os.environ.get("TOKENOP_REQUIRE_VLLM"):
+            pytest.fail("TOKENOP_REQUIRE_VLLM is set but vLLM is not installed: run `make install-vllm`")
+        pytest.skip("vLLM is not installed (make install-vllm)")
