@@ -4,7 +4,6 @@ gpu_pool.csv or network_bandwidth.csv, the answer is a plan (0), a named input e
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -54,9 +53,8 @@ def mutate(text: str, m: dict) -> str:
 
 
 @pytest.mark.slow
-# CI replays the same 300 mutations every run (derandomize); elsewhere each run explores new ones.
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=bool(os.environ.get("CI")))
+# CI replays the same 300 mutations every run (conftest.py's Hypothesis profile); elsewhere each run explores new ones.
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(m=mutation)
 def test_mutated_scenarios_never_print_a_traceback(tmp_path_factory, m):
     folder = tmp_path_factory.mktemp("fuzz") / m["preset"]
@@ -72,9 +70,8 @@ def test_mutated_scenarios_never_print_a_traceback(tmp_path_factory, m):
         assert "Fix:" in result.stderr or "Error: Invalid value" in result.stderr, (m, result.stderr)
 
 
-# CI replays the same mutations every run (derandomize); elsewhere each run explores new ones.
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=bool(os.environ.get("CI")))
+# CI replays the same mutations every run (conftest.py's Hypothesis profile); elsewhere each run explores new ones.
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(m=mutation, buckets=st.integers(1, 5))
 def test_mutated_workload_files_are_a_mix_or_one_named_error(tmp_path_factory, m, buckets):
     """A request-mix file (`capacity --workload`) mangled the same ways: it loads as buckets whose shares sum to
