@@ -1,4 +1,5 @@
-"""Brute-force oracle for tiny instances: enumerate every pipeline (layer split x pool x TP per stage).
+"""Brute-force oracle for tiny instances: enumerate every pipeline (layer split x pool x TP per stage, and for
+mixture-of-experts models the expert-parallel single stages of DP one-GPU ranks).
 
 Independent of the candidates, the formulation and the solvers: it asks the performance model for each stage
 and applies the constraints directly.
@@ -49,15 +50,19 @@ def kv_stand_ins(scenario: Scenario, batch: int, perf: PerformanceModel) -> list
 
 
 def memory_rules(scenario: Scenario, batch: int, perf: PerformanceModel):
-    """(options, sizes_allowed, fits): the (pool, TP) choices, which stage sizes a pipeline may have, and whether a
-    stage of n layers on (pool g, TP t) at a position of a `parts`-stage pipeline fits memory (the KV cache of
-    parts x batch requests) and the older solver's minimum segment size."""
+    """(options, sizes_allowed, fits): the (pool, (TP, DP)) choices, which stage sizes a pipeline may have, and
+    whether a stage of n layers on (pool g, layout t) at a position of a `parts`-stage pipeline fits memory (the KV
+    cache of parts x batch requests) and the older solver's minimum segment size. An expert-parallel layout (DP > 1)
+    only ever holds the whole model alone."""
     m, s = scenario.model, scenario.settings
     L = m.num_layers
-    options = [(g, t) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees_for(pool.gpu_type)
+    options = [(g, (t, 1)) for g, pool in enumerate(scenario.pools) for t in s.tp_degrees_for(pool.gpu_type)
                if t <= min(pool.count, pool.spec.gpus_per_node) and m.num_heads % t == 0]
+    if m.num_experts and s.expert_parallel:
+        options += [(g, (1, d)) for g, pool in enumerate(scenario.pools) for d in s.tp_degrees_for(pool.gpu_type)
+                    if 1 < d <= min(pool.count, pool.spec.gpus_per_node)]
     in_flight = {(g, t, parts): perf.stage_profile(m, scenario.workload, scenario.pools[g].spec,
-                                                   scenario.pools[g].memory_gb, t, parts * batch, s)
+                                                   scenario.pools[g].memory_gb, t[0], parts * batch, s, t[1])
                  for g, t in options for parts in range(1, min(s.max_pipeline_stages, L) + 1)}
     minimum, quantized = min(s.min_layers_per_stage, L), s.segment_quantization == "on"
 
@@ -69,7 +74,7 @@ def memory_rules(scenario: Scenario, batch: int, perf: PerformanceModel):
         body_ok = all(n >= minimum and (not quantized or n in s.segment_sizes) for n in sizes[:-1])
         return body_ok and sizes[-1] >= (1 if quantized else minimum)
 
-    def floor(g: int, t: int, parts: int, first: bool) -> int:
+    def floor(g: int, t: tuple[int, int], parts: int, first: bool) -> int:
         """The older solver's minimum segment size: the fewest layers (of the sizes a non-last stage may hold)
         that use min_memory_utilization of the GPU's memory, or the most that fit when none does."""
         if not s.min_memory_utilization or parts == 1:
@@ -82,7 +87,9 @@ def memory_rules(scenario: Scenario, batch: int, perf: PerformanceModel):
         reaching = [n for n in fitting if profile.memory_gb(n, first, False) >= target]
         return min(reaching) if reaching else max(fitting, default=0)
 
-    def fits(n: int, g: int, t: int, parts: int, first: bool, last: bool) -> bool:
+    def fits(n: int, g: int, t: tuple[int, int], parts: int, first: bool, last: bool) -> bool:
+        if t[1] > 1 and parts > 1:
+            return False
         profile = in_flight[g, t, parts]
         return profile.memory_gb(n, first, last) <= profile.usable_gb and (last or n >= floor(g, t, parts, first))
 
@@ -90,7 +97,7 @@ def memory_rules(scenario: Scenario, batch: int, perf: PerformanceModel):
 
 
 def stage_kinds_fitting(scenario: Scenario, batch: int, perf: PerformanceModel) -> set[tuple]:
-    """(layers, first, last, pool, TP, depth) of every stage kind that fits memory: at each depth, a single stage
+    """(layers, first, last, pool, (TP, DP), depth) of every stage kind that fits memory: at each depth, a single stage
     of all layers (depth 1), or a first, middle (depth >= 3) or last stage of any size such a stage may have."""
     L, s = scenario.model.num_layers, scenario.settings
     options, _, fits = memory_rules(scenario, batch, perf)
@@ -111,18 +118,18 @@ def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tu
     L = m.num_layers
     options, sizes_allowed, fits = memory_rules(scenario, batch, perf)
     # vLLM runs P stages as P micro-batches of `batch`: time at `batch`, memory (KV cache) at P x batch requests.
-    profiles = {(g, t): perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
-                for g, t in options}
+    profiles = {(g, t): perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t[0], batch,
+                                           s, t[1]) for g, t in options}
 
     valid = []
     for parts in range(1, min(s.max_pipeline_stages, L) + 1):
         for sizes in filter(sizes_allowed, compositions(L, parts, 1)):
             for choice in itertools.product(options, repeat=parts):
-                if s.vllm_deployable and len({t for _, t in choice}) > 1:
+                if s.vllm_deployable and len({t for _, (t, _) in choice}) > 1:
                     continue
                 used = {}
-                for g, t in choice:
-                    used[g] = used.get(g, 0) + t
+                for g, (t, d) in choice:
+                    used[g] = used.get(g, 0) + t * d
                 if any(used[g] > scenario.pools[g].count for g in used):
                     continue
                 thr, cost, ok, ttft, tpot = math.inf, 0.0, True, 0.0, 0.0
@@ -135,7 +142,7 @@ def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tu
                     thr = min(thr, p.throughput(n, last) * (1 - s.headroom))
                     ttft += p.prefill_s(n, last)
                     tpot += p.decode_step_s(n, last)
-                    cost += t * scenario.pools[g].dollar_per_hour
+                    cost += t[0] * t[1] * scenario.pools[g].dollar_per_hour
                 if not ok:
                     continue
                 for (g, _), (h, _) in zip(choice, choice[1:]):
@@ -152,11 +159,11 @@ def pipelines(scenario: Scenario, batch: int, perf: PerformanceModel) -> list[tu
 
 
 def throughput_of(scenario: Scenario, batch: int, perf: PerformanceModel, pipeline: tuple) -> float:
-    """Generated tok/s of one oracle pipeline ((size, (pool, tp)) per stage): its slowest stage or link."""
+    """Generated tok/s of one oracle pipeline ((size, (pool, (tp, dp))) per stage): its slowest stage or link."""
     m, w, s = scenario.model, scenario.workload, scenario.settings
     thr = math.inf
-    for i, (n, (g, t)) in enumerate(pipeline):
-        p = perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s)
+    for i, (n, (g, (t, d))) in enumerate(pipeline):
+        p = perf.stage_profile(m, w, scenario.pools[g].spec, scenario.pools[g].memory_gb, t, batch, s, d)
         thr = min(thr, p.throughput(n, i == len(pipeline) - 1) * (1 - s.headroom))
     for (_, (g, _)), (_, (h, _)) in zip(pipeline, pipeline[1:]):
         seconds = link_batch_time_s(w, m, batch, scenario.bandwidth_gbps[g, h], s.link_latency_us * 1e-6)[0]

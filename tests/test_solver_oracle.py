@@ -244,7 +244,7 @@ def test_every_stage_holds_the_kv_cache_of_all_micro_batches(catalog, perf):
     assert p.kv_limited and p.requested_batch_size == 256 and p.batch_size < 256
     assert check_placement(scenario, p, perf) == []
     assert math.isclose(p.dollar_per_hour / p.tokens_per_s, best_ratio(scenario, 256, perf)[0], rel_tol=1e-6)
-    two_stages = placement_from_stages(scenario, [(0, 2, 0, 1), (2, 4, 0, 1)], 256, perf)
+    two_stages = placement_from_stages(scenario, [(0, 2, 0, 1, 1), (2, 4, 0, 1, 1)], 256, perf)
     assert two_stages.requests_in_flight == 512
     assert any("512 requests in flight" in problem for problem in check_placement(scenario, two_stages, perf))
 

@@ -53,7 +53,7 @@ def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
     settings = Settings(gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs)
     work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size])
     deployment = Deployment.uniform(m.model, work, settings, spec, m.tp, m.pp, m.batch_size, m.gpus_per_node,
-                                    list(m.stage_layers) if m.stage_layers else None)
+                                    list(m.stage_layers) if m.stage_layers else None, m.dp)
     return deployment.evaluate_served(perf)[0].tokens_per_s
 
 

@@ -89,7 +89,8 @@ def read_tokenop_json(path: Path, data: dict, catalog: Catalog) -> list[Measurem
             batch_size=int(record["batch_size"]), input_tokens=int(record["input_tokens"]),
             output_tokens=int(record["output_tokens"]), tokens_per_s=float(record["tokens_per_s"]),
             gpu_memory_utilization=float(record["gpu_memory_utilization"]),
-            stage_layers=tuple(layers) if layers else None, max_num_seqs=_whole(record.get("max_num_seqs"))))
+            stage_layers=tuple(layers) if layers else None, max_num_seqs=_whole(record.get("max_num_seqs")),
+            dp=int(record.get("dp", 1))))
     return runs
 
 

@@ -1,9 +1,9 @@
 """One measured inference run, and how a file's names for its model and GPU become tokenop's: the record every
 measurement format is read into (solver/calibration/measurements.py dispatches on the format).
 
-A measurement is one deployment (GPU type, TP x PP, nodes, layer split) serving a batch of requests of known
-prompt and output lengths, with the generated tokens per second that was measured. Calibration fits the
-performance model's per-GPU factors to these; `scripts/bench_accuracy.py` reports the error on them.
+A measurement is one deployment (GPU type, TP x PP or an expert-parallel DP, nodes, layer split) serving a batch of
+requests of known prompt and output lengths, with the generated tokens per second that was measured. Calibration
+fits the performance model's per-GPU factors to these; `scripts/bench_accuracy.py` reports the error on them.
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ class Measurement:
     tokens_per_s: float  # generated tokens per second, whole batch
     gpu_memory_utilization: float = 0.9
     stage_layers: tuple[int, ...] | None = None  # None: vLLM's default split
-    max_num_seqs: int | None = None  # the server's --max-num-seqs; None: vLLM's default for the GPU
+    max_num_seqs: int | None = None  # the server's --max-num-seqs (per engine); None: vLLM's default for the GPU
+    dp: int = 1  # --data-parallel-size of an expert-parallel run (one stage)
     extra: dict = field(default_factory=dict, compare=False)
 
     def configuration(self) -> tuple:
         """What identifies a deployment and workload; repeated runs of one configuration share it."""
-        return (self.model.name, self.gpu_type, self.tp, self.pp, self.gpus_per_node, self.batch_size,
+        return (self.model.name, self.gpu_type, self.tp, self.pp, self.dp, self.gpus_per_node, self.batch_size,
                 self.input_tokens, self.output_tokens, self.stage_layers)
 
     def to_dict(self) -> dict:
@@ -51,7 +52,7 @@ class Measurement:
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "tokens_per_s": self.tokens_per_s, "gpu_memory_utilization": self.gpu_memory_utilization,
                 "stage_layers": list(self.stage_layers) if self.stage_layers else None,
-                "max_num_seqs": self.max_num_seqs}
+                "max_num_seqs": self.max_num_seqs, "dp": self.dp}
 
 
 @dataclass(frozen=True)

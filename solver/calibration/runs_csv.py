@@ -38,7 +38,7 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {list(table.columns)}).",
                           f"use the header of results/calibration/aws_vllm_llama70b.csv: {sorted(CSV_COLUMNS)} "
                           "plus optional model, num_gpus, instance_type, gpu_memory_utilization, max_num_seqs, "
-                          "precision.", row=1)
+                          "precision, dp.", row=1)
     if "precision" in table.columns:  # an empty cell reads as NaN: the model's own precision
         table["precision"] = table["precision"].fillna("")
     models: dict[str, ModelArch] = {}
@@ -49,14 +49,15 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
             models[name] = model_for(name, defaults.model, path, row_no)
         model = _with_precision(models[name], str(row.get("precision") or ""), path, row_no)
         tp, pp = _cell(row, "tp", int, path, row_no), _cell(row, "pp", int, path, row_no)
-        gpus = _cell(row, "num_gpus", int, path, row_no, tp * pp)
+        dp = _cell(row, "dp", int, path, row_no, 1)
+        gpus = _cell(row, "num_gpus", int, path, row_no, tp * pp * dp)
         gpu = catalog_gpu(catalog, row["gpu_type"], path, row_no)
         per_node = math.ceil(gpus / _nodes(row.get("instance_type", ""))) if "instance_type" in row else \
             catalog.spec(gpu).gpus_per_node
         tokens_per_s = _cell(row, "measured_output_tokens_per_s", float, path, row_no)
         max_num_seqs = _cell(row, "max_num_seqs", int, path, row_no, None)
-        if not tokens_per_s > 0 or tp < 1 or pp < 1 or (max_num_seqs is not None and max_num_seqs < 1):
-            raise ConfigError(path, "tp, pp, measured_output_tokens_per_s and max_num_seqs must be positive.",
+        if not tokens_per_s > 0 or min(tp, pp, dp) < 1 or (max_num_seqs is not None and max_num_seqs < 1):
+            raise ConfigError(path, "tp, pp, dp, measured_output_tokens_per_s and max_num_seqs must be positive.",
                               "fix or drop this row.", row=row_no)
         runs.append(Measurement(
             source=f"{path.name}:{row_no}", model=model, gpu_type=gpu, tp=tp, pp=pp, gpus_per_node=per_node,
@@ -65,7 +66,7 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
             output_tokens=_cell(row, "output_tokens", int, path, row_no), tokens_per_s=tokens_per_s,
             gpu_memory_utilization=_cell(row, "gpu_memory_utilization", float, path, row_no,
                                          defaults.gpu_memory_utilization),
-            max_num_seqs=max_num_seqs))
+            max_num_seqs=max_num_seqs, dp=dp))
     return runs
 
 

@@ -39,8 +39,8 @@ class Layout:
     origin: str
 
     @property
-    def key(self) -> tuple[tuple[str, int, int, int], ...]:
-        return tuple((s.pool, s.tp, s.first_layer, s.end_layer) for s in self.stages)
+    def key(self) -> tuple[tuple[str, int, int, int, int], ...]:
+        return tuple((s.pool, s.tp, s.dp, s.first_layer, s.end_layer) for s in self.stages)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ def legacy_switch(name: str):  # noqa: ANN201 (a click decorator)
 @click.option("--headroom", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Derate every predicted stage throughput by this fraction before optimizing (e.g. 0.15).")
 @click.option("--vllm-deployable", is_flag=True, help="Only plans vLLM can launch (one TP degree for all stages).")
+@click.option("--no-expert-parallel", is_flag=True,
+              help="Do not place mixture-of-experts models expert-parallel (vLLM --data-parallel-size N "
+                   "--enable-expert-parallel); TP x PP only.")
 @click.option("--cloud-provider", type=click.Choice(PROVIDERS, case_sensitive=False), default=None,
               help="Price GPUs at this provider's catalog prices (default: the lowest listed).")
 @click.option("--generate-network", type=(click.FloatRange(min=0, min_open=True),

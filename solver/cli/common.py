@@ -65,6 +65,7 @@ class SolveRequest:
     batch_sizes: str | None = None
     headroom: float | None = None
     vllm_deployable: bool = False
+    no_expert_parallel: bool = False
     verbose: bool = False
     optimality_gap: float | None = None
     cost_weight: float | None = None
@@ -113,7 +114,8 @@ def load_and_solve(console: Console, request: SolveRequest, vllm_deployable: boo
         vllm_deployable=vllm_deployable if vllm_deployable is not None else (request.vllm_deployable or None),
         optimality_gap=request.optimality_gap, cost_throughput_weight=request.cost_weight,
         fixed_tp=request.fixed_tp(), threads=request.threads_to_use(),
-        enforce_cost_target=request.enforce_cost_target or None)
+        enforce_cost_target=request.enforce_cost_target or None,
+        expert_parallel=False if request.no_expert_parallel else None)
     method = request.method or ("weighted" if request.cost_weight is not None else None)
     with console.status("solving ...") as status, stop_on_sigint():
         solution = solve(scenario, method, request.backend, request.perf_model, request.time_limit,

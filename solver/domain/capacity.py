@@ -78,11 +78,11 @@ class ReplicaType(BaseModel):
         return sorted({s.gpu_type for s in self.stages})
 
     def layout(self) -> str:
-        """'4 x A100 TP2 8L + L40 TP1 16L': stages in order (GPU type, TP degree, layers), runs of equal stages
-        counted."""
+        """'4 x A100 TP2 8L + L40 TP1 16L': stages in order (GPU type, TP degree or expert-parallel layout,
+        layers), runs of equal stages counted."""
         runs: list[list] = []
         for s in self.stages:
-            label = f"{s.gpu_type} TP{s.tp} {s.layers}L"
+            label = f"{s.gpu_type} {s.layout} {s.layers}L"
             if runs and runs[-1][0] == label:
                 runs[-1][1] += 1
             else:

@@ -12,13 +12,18 @@ from solver.domain.hardware import Pool
 
 
 class Stage(BaseModel):
-    """Layers [first_layer, end_layer) on `tp` GPUs of one pool, with what the performance model predicts for it
-    (zero until predicted)."""
+    """Layers [first_layer, end_layer) on `tp` x `dp` GPUs of one pool, with what the performance model predicts
+    for it (zero until predicted).
+
+    `dp` > 1 is expert parallelism as vLLM runs it for mixture-of-experts models (--data-parallel-size dp
+    --enable-expert-parallel): dp engines each run attention for their own requests on `tp` GPUs, and the routed
+    experts are spread over all tp x dp GPUs, tokens reaching them through an all-to-all exchange."""
 
     model_config = ConfigDict(extra="ignore")
     pool: str
     gpu_type: str
     tp: int = Field(ge=1)
+    dp: int = Field(default=1, ge=1, description="data-parallel attention ranks; > 1: experts spread over tp x dp")
     first_layer: int = Field(ge=0)
     end_layer: int = Field(ge=1, description="exclusive")
     dollar_per_hour: float = Field(default=0.0, ge=0)
@@ -33,7 +38,14 @@ class Stage(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def gpus(self) -> int:
-        return self.tp
+        return self.tp * self.dp
+
+    @property
+    def layout(self) -> str:
+        """How its GPUs split the work, as users write it: "TP4", or "DP8 EP8" / "TP2 DP4 EP8" (expert parallel)."""
+        if self.dp == 1:
+            return f"TP{self.tp}"
+        return f"{f'TP{self.tp} ' if self.tp > 1 else ''}DP{self.dp} EP{self.gpus}"
 
 
 class Placement(BaseModel):

@@ -61,6 +61,9 @@ class Settings(BaseModel):
     headroom: float = Field(default=0.0, ge=0, lt=1)
     price_provider: str = "lowest"
     vllm_deployable: bool = False
+    expert_parallel: bool = Field(default=True, description=(
+        "mixture-of-experts models may also be placed expert-parallel (vLLM --data-parallel-size N "
+        "--enable-expert-parallel, one stage of N GPUs of a node)"))
     max_replicas: int = Field(default=8, ge=1, le=1024)
     fixed_tp: dict[str, PositiveInt] = Field(default_factory=dict, description="GPU type -> its only TP degree")
     enforce_cost_target: bool = Field(default=False, description="max_cost_per_million_token as a hard limit")

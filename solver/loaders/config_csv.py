@@ -41,7 +41,8 @@ SPECIAL_KEYS = {"sequence_length", "min_batch_size", "max_batch_size", "batch_si
                 "enable_segment_quantization", "segment_quantization", "max_position_embeddings", "hf_config",
                 *legacy.IGNORED}
 LIST_FIELDS = {"tp_degrees", "segment_sizes", "budget_factors", "batch_sizes"}
-BOOL_KEYS = {"gated_mlp", "tied_embeddings", "enable_segment_quantization", "vllm_deployable", "enforce_cost_target"}
+BOOL_KEYS = {"gated_mlp", "tied_embeddings", "enable_segment_quantization", "vllm_deployable", "enforce_cost_target",
+             "expert_parallel"}
 # Keys read into several fields: they must be whole numbers (or, for bytes_per_element, a known width).
 WHOLE_KEYS = {"sequence_length", "min_batch_size", "max_batch_size", "max_position_embeddings"}
 BYTES_PER_ELEMENT = (0.5, 1, 2, 4)

@@ -27,7 +27,7 @@ def _mlp(m: ModelArch, d_ff: int) -> float:
     return (3 if m.gated_mlp else 2) * m.d_model * d_ff
 
 
-def _moe_share(m: ModelArch) -> float:
+def moe_layer_share(m: ModelArch) -> float:
     """The share of layers that are MoE layers (the rest are dense)."""
     return (m.num_layers - m.dense_layers) / m.num_layers if m.is_moe else 0.0
 
@@ -38,7 +38,7 @@ def mlp_params(m: ModelArch, active: bool) -> float:
         return _mlp(m, m.d_ff)
     experts = (m.experts_per_token if active else m.num_experts) + m.shared_experts
     moe = experts * _mlp(m, m.moe_d_ff or m.d_ff) + m.d_model * m.num_experts  # + the router
-    share = _moe_share(m)
+    share = moe_layer_share(m)
     return share * moe + (1 - share) * _mlp(m, m.d_ff)
 
 
@@ -52,17 +52,38 @@ def active_params_per_layer(m: ModelArch) -> float:
     return attention_params(m) + mlp_params(m, active=True) + 2 * m.d_model
 
 
-def expert_weight_share_read(m: ModelArch, tokens: int) -> float:
-    """Share of a layer's weights one forward pass over `tokens` tokens reads: a dense layer reads all; a MoE layer
-    reads the attention, the shared experts and the routed experts the tokens hit, E x (1 - (1 - k/E)^tokens) of E
-    in expectation (uniform routing), as vLLM's fused MoE kernels load only the experts in use."""
+def routed_expert_share(m: ModelArch) -> float:
+    """Share of an (average) layer's weights that are routed experts: what expert parallelism spreads over GPUs
+    and what a forward pass reads only in part. The attention, router, shared experts and dense layers are the rest."""
+    if not m.is_moe:
+        return 0.0
+    return moe_layer_share(m) * m.num_experts * _mlp(m, m.moe_d_ff or m.d_ff) / params_per_layer(m)
+
+
+def experts_hit_share(m: ModelArch, tokens: float) -> float:
+    """Share of the routed experts a forward pass over `tokens` tokens uses: 1 - (1 - k/E)^tokens in expectation
+    (uniform routing); vLLM's fused MoE kernels load only those."""
     if not m.is_moe:
         return 1.0
-    hit = m.num_experts * (1 - (1 - m.experts_per_token / m.num_experts) ** max(tokens, 1))
-    moe_read = (hit + m.shared_experts) * _mlp(m, m.moe_d_ff or m.d_ff) + m.d_model * m.num_experts
-    share = _moe_share(m)
-    read = attention_params(m) + share * moe_read + (1 - share) * _mlp(m, m.d_ff) + 2 * m.d_model
-    return read / params_per_layer(m)
+    return 1 - (1 - m.experts_per_token / m.num_experts) ** max(tokens, 1)
+
+
+def gpu_weight_share(m: ModelArch, tp: int, dp: int = 1, tokens: float | None = None) -> float:
+    """Share of a layer's weights one GPU of a stage holds (`tokens` None) or reads in one forward pass over
+    `tokens` tokens of the whole stage. TP shards every weight over `tp` GPUs; expert parallelism (dp > 1) keeps
+    the non-expert weights of each data-parallel rank TP-sharded and gives every GPU ceil(E / (tp x dp)) whole
+    routed experts, of which it reads the share the stage's tokens hit. A dense model's ranks are plain copies."""
+    routed = routed_expert_share(m)
+    hit = 1.0 if tokens is None else experts_hit_share(m, tokens)
+    if dp == 1 or not m.is_moe:
+        return (1 - routed + routed * hit) / tp
+    return (1 - routed) / tp + routed * hit * math.ceil(m.num_experts / (tp * dp)) / m.num_experts
+
+
+def expert_weight_share_read(m: ModelArch, tokens: int) -> float:
+    """Share of a layer's weights one forward pass over `tokens` tokens reads: a dense layer reads all; a MoE layer
+    reads the attention, the shared experts and the routed experts the tokens hit."""
+    return gpu_weight_share(m, 1, 1, tokens)
 
 
 def embedding_params(m: ModelArch) -> float:

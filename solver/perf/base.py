@@ -1,4 +1,4 @@
-"""The performance-model interface: a model turns (model, workload, GPU, TP, batch) into a StageProfile."""
+"""The performance-model interface: a model turns (model, workload, GPU, TP / DP layout, batch) into a StageProfile."""
 
 from __future__ import annotations
 
@@ -76,4 +76,7 @@ class PerformanceModel(Protocol):
     version: str
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
-                      batch: int, settings: Settings) -> StageProfile: ...
+                      batch: int, settings: Settings, dp: int = 1) -> StageProfile:
+        """The profile of a stage of `tp` x `dp` GPUs serving `batch` requests (dp > 1: expert parallel, each of
+        the dp data-parallel ranks running batch / dp of them); memory is per GPU."""
+        ...

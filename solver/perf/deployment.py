@@ -64,16 +64,16 @@ class Deployment:
 
     @classmethod
     def uniform(cls, model: ModelArch, workload: Workload, settings: Settings, spec: GpuSpec, tp: int, pp: int,
-                requests_in_flight: int, gpus_per_node: int | None = None, sizes: list[int] | None = None
-                ) -> Deployment:
+                requests_in_flight: int, gpus_per_node: int | None = None, sizes: list[int] | None = None,
+                dp: int = 1) -> Deployment:
         """`pp` stages of `tp` GPUs of one type (vLLM's layer split unless `sizes`), packed onto nodes of
         `gpus_per_node` GPUs in order: a link uses the GPU interconnect when both sides share a node, else the
-        inter-node bandwidth."""
+        inter-node bandwidth. `dp` > 1: one expert-parallel stage of dp data-parallel ranks of `tp` GPUs."""
         per_node = gpus_per_node or spec.gpus_per_node
-        pool = Pool.of_type(spec, tp * pp)
+        pool = Pool.of_type(spec, tp * pp * dp)
         stages, start = [], 0
         for size in sizes or vllm_partition(model.num_layers, pp):
-            stages.append(Stage(pool=pool.name, gpu_type=spec.gpu_type, tp=tp, first_layer=start,
+            stages.append(Stage(pool=pool.name, gpu_type=spec.gpu_type, tp=tp, dp=dp, first_layer=start,
                                 end_layer=start + size))
             start += size
         links = [spec.interconnect_gbps if ((i + 1) * tp - 1) // per_node == ((i + 1) * tp) // per_node
@@ -83,15 +83,22 @@ class Deployment:
     def profiles(self, perf: PerformanceModel, batch: int) -> list[StageProfile]:
         """Each stage's profile with `batch` requests per stage (micro-batch)."""
         return [perf.stage_profile(self.model, self.workload, self.pools[s.pool].spec, self.pools[s.pool].memory_gb,
-                                   s.tp, batch, self.settings) for s in self.stages]
+                                   s.tp, batch, self.settings, s.dp) for s in self.stages]
+
+    @property
+    def engines(self) -> int:
+        """vLLM engines that schedule requests side by side: the data-parallel ranks of an expert-parallel stage
+        (each takes up to --max-num-seqs), else one."""
+        return min(s.dp for s in self.stages)
 
     def evaluate(self, perf: PerformanceModel, headroom: float = 0.0) -> PipelineEstimate:
         """Predict the deployment: the requests advance as P micro-batches that take turns on the stages, so
         throughput = in flight x O / (P x the slowest stage's time for one micro-batch); `headroom` derates it.
-        vLLM runs at most --max-num-seqs of them at once (settings.max_num_seqs; the rest queue)."""
+        vLLM runs at most --max-num-seqs of them at once per engine (settings.max_num_seqs; the rest queue)."""
         pp = len(self.stages)
         layers = [s.layers for s in self.stages]
-        admitted = min(self.requests_in_flight, self.settings.max_num_seqs or self.requests_in_flight)
+        limit = self.settings.max_num_seqs
+        admitted = min(self.requests_in_flight, limit * self.engines if limit else self.requests_in_flight)
         full = self.profiles(perf, admitted)
         memory = [p.memory_gb(n, i == 0, i == pp - 1) for i, (n, p) in enumerate(zip(layers, full))]
         fits = all(m <= p.usable_gb for m, p in zip(memory, full))
@@ -123,8 +130,8 @@ class Deployment:
         asked = self.settings.max_num_seqs
         seqs = asked or min(default_max_num_seqs(self.pools[s.pool].spec) for s in self.stages)
         est = launched_with(seqs)
-        if est.concurrency == 0 and asked is None and self.requests_in_flight < seqs:
-            seqs = self.requests_in_flight
+        if est.concurrency == 0 and asked is None and self.requests_in_flight < seqs * self.engines:
+            seqs = math.ceil(self.requests_in_flight / self.engines)
             est = launched_with(seqs)
         return est, seqs
 

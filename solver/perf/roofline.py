@@ -6,9 +6,10 @@ attention kernels (flash / paged attention) run after the GEMMs as a roofline of
 rate, their KV-cache reads at `attention_efficiency` of the GEMMs' bandwidth (sharing the GEMMs' factors predicted
 16k-context H100 runs 30-45% too fast; slowing the prefill's attention FLOPs as well predicted long prompts too
 slow). Tensor parallelism divides weights, FLOPs and KV heads by the TP degree and adds two all-reduces
-per layer; the achieved fractions of peak (efficiencies) and fixed overheads per layer, per engine step and per
-sequence in a step (the engine's CPU work grows with the batch) come from the GPU catalog, where calibration
-overwrites them.
+per layer; expert parallelism (dp > 1, mixture-of-experts models) runs attention data-parallel and spreads the
+routed experts over the stage's GPUs, exchanging tokens instead of all-reducing the MoE layers. The achieved
+fractions of peak (efficiencies) and fixed overheads per layer, per engine step and per sequence in a step (the
+engine's CPU work grows with the batch) come from the GPU catalog, where calibration overwrites them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def allreduce_s(num_bytes: float, tp: int, spec: GpuSpec) -> float:
     return 2 * (tp - 1) / tp * num_bytes / bandwidth + 2 * (tp - 1) * ALLREDUCE_LATENCY_S
 
 
+def layer_comm_s(m: ModelArch, tokens: float, tp: int, dp: int, spec: GpuSpec) -> float:
+    """Communication of one (average) layer over `tokens` tokens of the stage. TP all-reduces each rank's
+    activations twice (after attention and after the MLP). With expert parallelism (dp > 1) a MoE layer instead
+    sends every token to the GPUs of its experts and back: vLLM's default all-to-all backend
+    (allgather_reducescatter) all-gathers the stage's tokens over the tp x dp GPUs and reduce-scatters the
+    results, which moves as much as one all-reduce of all of them."""
+    rank_bytes = tokens / dp * m.d_model * ACTIVATION_BYTES
+    moe = arch.moe_layer_share(m) if dp > 1 else 0.0
+    return (allreduce_s(rank_bytes, tp, spec) * (2 - moe)
+            + moe * allreduce_s(tokens * m.d_model * ACTIVATION_BYTES, tp * dp, spec))
+
+
 def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str, bandwidth_share: float = 1.0
                    ) -> np.ndarray:
     """[compute, memory] seconds of one kernel: only the larger of the two counts. `bandwidth_share` scales the
@@ -64,53 +77,54 @@ class RooflineModel:
     # attention's FLOPs at the GEMMs' rate, only its KV-cache reads slower)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
-                      batch: int, settings: Settings) -> StageProfile:
+                      batch: int, settings: Settings, dp: int = 1) -> StageProfile:
         m, w, b, t = model, workload, batch, tp
         inp, out = w.input_tokens, w.output_tokens
-        layer_bytes = arch.layer_weight_gb(m) * 1e9 / t
+        rank_b = b / dp  # requests each data-parallel rank runs (all of them when dp = 1)
+        layer_gb = arch.layer_weight_gb(m) * 1e9  # bytes of one layer, all GPUs together
         layer_flops = 2 * arch.active_params_per_layer(m) / t  # per token (MoE: the experts it is routed to)
         kv_token_gpu = arch.kv_bytes_per_token_layer_gpu(m, t)  # per token per layer per GPU
         attn_width = m.num_heads * m.head_dim / t
         overhead = spec.layer_overhead_us * 1e-6
 
-        # Prefill: B prompts of I tokens, processed in chunks of prefill_chunk_tokens.
+        # Prefill: B prompts of I tokens, each rank's in chunks of prefill_chunk_tokens.
         tokens = b * inp
-        chunks = math.ceil(tokens / w.prefill_chunk_tokens)
-        chunk_tokens = min(tokens, w.prefill_chunk_tokens)
-        prefill = (roofline_parts(tokens * layer_flops, chunks * layer_bytes * arch.expert_weight_share_read(
-                       m, chunk_tokens), spec, m.precision)
-                   + attention_parts(b * 2 * inp * arch.cached_tokens(m, inp) * attn_width,
-                                     b * arch.cached_tokens(m, inp) * kv_token_gpu, spec))
-        prefill_comm = 2 * allreduce_s(tokens * m.d_model * ACTIVATION_BYTES, t, spec) + chunks * overhead
+        chunks = math.ceil(tokens / dp / w.prefill_chunk_tokens)
+        chunk_tokens = min(tokens / dp, w.prefill_chunk_tokens)
+        prefill = (roofline_parts(tokens / dp * layer_flops, chunks * layer_gb * arch.gpu_weight_share(
+                       m, t, dp, dp * chunk_tokens), spec, m.precision)
+                   + attention_parts(rank_b * 2 * inp * arch.cached_tokens(m, inp) * attn_width,
+                                     rank_b * arch.cached_tokens(m, inp) * kv_token_gpu, spec))
+        prefill_comm = layer_comm_s(m, tokens, t, dp, spec) + chunks * overhead
 
         # Decode: one step for B sequences at the mean context length of the generation.
         ctx = arch.cached_tokens(m, inp + (out - 1) / 2)
-        decode = (roofline_parts(b * layer_flops, layer_bytes * arch.expert_weight_share_read(m, b), spec,
+        decode = (roofline_parts(rank_b * layer_flops, layer_gb * arch.gpu_weight_share(m, t, dp, b), spec,
                                  m.precision)
-                  + attention_parts(b * 4 * ctx * attn_width, b * ctx * kv_token_gpu, spec))
-        decode_comm = 2 * allreduce_s(b * m.d_model * ACTIVATION_BYTES, t, spec)
+                  + attention_parts(rank_b * 4 * ctx * attn_width, rank_b * ctx * kv_token_gpu, spec))
+        decode_comm = layer_comm_s(m, b, t, dp, spec)
 
         layer_parts = np.array([*(prefill + out * decode), prefill_comm - chunks * overhead + out * decode_comm,
                                 chunks * overhead + out * overhead])
 
         # LM head on the last stage: logits for the last prompt token, then one row per decode step.
         head_bytes = arch.lm_head_params(m) * m.weight_bytes / t
-        head = roofline_parts(b * 2 * arch.lm_head_params(m) / t, head_bytes, spec, m.precision)
+        head = roofline_parts(rank_b * 2 * arch.lm_head_params(m) / t, head_bytes, spec, m.precision)
         head_parts = np.array([*(head * (1 + out)), 0.0, 0.0])
 
         # vLLM's start-up profile: a forward pass over one prefill chunk on every stage, then (last stage) the
         # sampler over --max-num-seqs requests; the KV pool gets what their peak leaves (solver/perf/engine.py).
         forward_gb = w.prefill_chunk_tokens * (4 * m.d_model + 3 * m.d_ff / t) * ACTIVATION_BYTES / 1e9
-        sampler_gb = engine.sampler_profile_gb(settings.max_num_seqs or b, m.vocab_size)
+        sampler_gb = engine.sampler_profile_gb(settings.max_num_seqs or math.ceil(rank_b), m.vocab_size)
         return StageProfile(
             batch=b, output_tokens=out,
             prefill_layer_s=float(prefill.sum() + prefill_comm),
             decode_layer_s=float(decode.sum() + decode_comm + overhead),
             prefill_head_s=float(head.sum()), decode_head_s=float(head.sum()),
-            step_s=spec.step_overhead_ms * 1e-3 + b * spec.seq_overhead_us * 1e-6,
+            step_s=spec.step_overhead_ms * 1e-3 + rank_b * spec.seq_overhead_us * 1e-6,
             layer_parts=layer_parts, head_parts=head_parts,
-            weight_gb_per_layer=layer_bytes / 1e9,
-            kv_gb_per_layer=b * arch.cached_tokens(m, inp + out) * kv_token_gpu / 1e9,
+            weight_gb_per_layer=layer_gb * arch.gpu_weight_share(m, t, dp) / 1e9,
+            kv_gb_per_layer=rank_b * arch.cached_tokens(m, inp + out) * kv_token_gpu / 1e9,
             embed_gb=arch.embedding_params(m) * m.weight_bytes / t / 1e9,
             # LM head weights (vLLM loads them even when tied) + the sampler's peak beyond the forward pass's
             head_gb=head_bytes / 1e9 + max(0.0, sampler_gb - forward_gb),

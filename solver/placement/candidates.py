@@ -47,6 +47,7 @@ class ArcSet(StageRoles):
     role: np.ndarray  # FIRST, MIDDLE, LAST or ONLY
     pool: np.ndarray
     tp: np.ndarray
+    dp: np.ndarray  # data-parallel ranks (> 1: expert parallel); the stage uses tp x dp GPUs
     throughput: np.ndarray  # generated tok/s the stage sustains (after headroom)
     cost: np.ndarray  # $/h of the stage's GPUs
     depth_fits: np.ndarray  # [P - 1, k]: type k's memory fits (and meets min utilization) in a P-stage pipeline
@@ -60,13 +61,27 @@ class ArcSet(StageRoles):
     def __len__(self) -> int:
         return len(self.size)
 
+    @property
+    def gpus(self) -> np.ndarray:
+        return self.tp * self.dp
 
-def tp_options(scenario: Scenario) -> list[tuple[int, int]]:
-    """(pool index, tp) pairs: TP groups must fit inside one node (one instance, whose size they divide) and within
-    the pool's count, and divide the attention heads (vLLM refuses other degrees)."""
-    heads = scenario.model.num_heads
-    return [(i, t) for i, pool in enumerate(scenario.pools) for t in scenario.settings.tp_degrees_for(pool.gpu_type)
-            if 1 <= t <= pool.max_tp and heads % t == 0 and (pool.instance is None or pool.instance.gpus % t == 0)]
+
+def parallel_options(scenario: Scenario) -> list[tuple[int, int, int]]:
+    """(pool index, tp, dp) layouts a stage may take. TP groups (dp = 1) must fit inside one node (one instance,
+    whose size they divide) and within the pool's count, and divide the attention heads (vLLM refuses other
+    degrees). A mixture-of-experts model may also take expert-parallel stages (unless settings.expert_parallel is
+    off): dp data-parallel ranks of one GPU each, dp any allowed degree above 1, inside one node likewise, so the
+    tokens' all-to-all stays on the GPU interconnect."""
+    m, s = scenario.model, scenario.settings
+    options = []
+    for i, pool in enumerate(scenario.pools):
+        for t in s.tp_degrees_for(pool.gpu_type):
+            if 1 <= t <= pool.max_tp and (pool.instance is None or pool.instance.gpus % t == 0):
+                if m.num_heads % t == 0:
+                    options.append((i, t, 1))
+                if t > 1 and m.is_moe and s.expert_parallel:
+                    options.append((i, 1, t))
+    return options
 
 
 def stage_kinds(num_layers: int, min_layers: int, sizes: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -108,28 +123,29 @@ def use_quantization(scenario: Scenario) -> bool:
         return mode == "on"
     s = scenario.settings
     kinds = len(stage_kinds(scenario.model.num_layers, s.min_layers_per_stage, None)[0])
-    return kinds * len(tp_options(scenario)) > s.max_exact_arcs
+    return kinds * len(parallel_options(scenario)) > s.max_exact_arcs
 
 
 def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize: bool | None = None,
                enforce_min_utilization: bool = True) -> ArcSet:
     """All stage types at micro-batch `batch` that fit memory at some pipeline depth, with their throughput, cost,
-    latency parts and the depths where they fit."""
+    latency parts and the depths where they fit. Expert-parallel stages hold the whole model: vLLM's
+    data-parallel engines are not chained into pipeline stages here."""
     m, w, s = scenario.model, scenario.workload, scenario.settings
     quantize = use_quantization(scenario) if quantize is None else quantize
     layers, roles = stage_kinds(m.num_layers, s.min_layers_per_stage, s.segment_sizes if quantize else None)
     first = ((roles == FIRST) | (roles == ONLY)).astype(float)
     last = ((roles == LAST) | (roles == ONLY)).astype(float)
     depths = np.arange(1, min(s.max_pipeline_stages, m.num_layers) + 1)
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("size", "role", "pool", "tp", "throughput", "cost",
-                                                            "prefill_s", "decode_step_s", "depth_fits")}
-    options = tp_options(scenario)
-    for pool_index, tp in options:
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("size", "role", "pool", "tp", "dp", "throughput",
+                                                            "cost", "prefill_s", "decode_step_s", "depth_fits")}
+    options = parallel_options(scenario)
+    for pool_index, tp, dp in options:
         pool = scenario.pools[pool_index]
-        profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, batch, s)
-        memory = np.array([perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, int(p) * batch, s)
+        profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, batch, s, dp)
+        memory = np.array([perf.stage_profile(m, w, pool.spec, pool.memory_gb, tp, int(p) * batch, s, dp)
                            .memory_gb(layers, first, last) for p in depths])
-        fits = memory <= profile.usable_gb
+        fits = (memory <= profile.usable_gb) & ((roles == ONLY) | (dp == 1))
         if enforce_min_utilization and s.min_memory_utilization > 0:
             fits &= layers >= segment_floor(memory, fits, layers, roles, s.min_memory_utilization * pool.memory_gb)
         keep = fits.any(axis=0)
@@ -138,15 +154,16 @@ def build_arcs(scenario: Scenario, batch: int, perf: PerformanceModel, quantize:
         columns["role"].append(roles[keep])
         columns["pool"].append(np.full(keep.sum(), pool_index))
         columns["tp"].append(np.full(keep.sum(), tp))
+        columns["dp"].append(np.full(keep.sum(), dp))
         columns["throughput"].append(profile.throughput(n, lst) * (1 - s.headroom))
-        columns["cost"].append(np.full(keep.sum(), tp * pool.dollar_per_hour))
+        columns["cost"].append(np.full(keep.sum(), tp * dp * pool.dollar_per_hour))
         columns["prefill_s"].append(profile.prefill_s(n, lst))
         columns["decode_step_s"].append(profile.decode_step_s(n, lst))
         columns["depth_fits"].append(fits[:, keep])
     arrays = {k: (np.concatenate(v, axis=-1) if v else np.array([])) for k, v in columns.items()}
     if not options:
         arrays["depth_fits"] = np.zeros((len(depths), 0), dtype=bool)
-    for key in ("size", "role", "pool", "tp"):
+    for key in ("size", "role", "pool", "tp", "dp"):
         arrays[key] = arrays[key].astype(int)
     link = np.array([[link_batch_time_s(w, m, batch, bw, s.link_latency_us * 1e-6) for bw in row]
                      for row in scenario.bandwidth_gbps]).reshape(len(scenario.pools), len(scenario.pools), 3)

@@ -49,11 +49,11 @@ def add_pipeline_depth(b: Builder, y: np.ndarray, max_depth: int) -> np.ndarray:
 
 
 def add_gpu_supply(b: Builder, scenario: Scenario, groups: StageGroups, y: np.ndarray) -> None:
-    """For each pool g: sum of tp_k y_k over groups on g <= count_g."""
+    """For each pool g: sum of gpus_k y_k over groups on g <= count_g (gpus_k = tp_k x dp_k)."""
     first = len(b.row_lo)
     for g, pool in enumerate(scenario.pools):
         on_pool = groups.pool == g
-        b.add_row(f"gpus[{pool.name}]", y[on_pool], groups.tp[on_pool], hi=pool.count)
+        b.add_row(f"gpus[{pool.name}]", y[on_pool], groups.gpus[on_pool], hi=pool.count)
     b.family("gpu_supply", first)
 
 
@@ -89,7 +89,7 @@ def add_stage_order(b: Builder, scenario: Scenario, groups: StageGroups, y: np.n
 def add_instances(b: Builder, scenario: Scenario, groups: StageGroups, y: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Pools listed as cloud instances are rented whole: m_g instances of G_g GPUs hold the pool's TP groups,
-    sum_k t_k y_k <= G_g m_g (t_k divides G_g, so the groups pack into the instances), and m_g x the instance's
+    sum_k gpus_k y_k <= G_g m_g (gpus_k divides G_g, so the groups pack into the instances), and m_g x the instance's
     $/h replaces the per-GPU cost of those stages. Returns the m columns and their $/h."""
     first = len(b.row_lo)
     rented = [(g, pool.name, pool.count, pool.instance) for g, pool in enumerate(scenario.pools) if pool.instance]
@@ -97,7 +97,7 @@ def add_instances(b: Builder, scenario: Scenario, groups: StageGroups, y: np.nda
                    np.array([-(-count // instance.gpus) for _, _, count, instance in rented], dtype=float), True)
     for (g, name, _, instance), m_g in zip(rented, m):
         on = groups.pool == g
-        b.add_row(f"instances[{name}]", np.r_[y[on], m_g], np.r_[groups.tp[on], -instance.gpus], hi=0.0)
+        b.add_row(f"instances[{name}]", np.r_[y[on], m_g], np.r_[groups.gpus[on], -instance.gpus], hi=0.0)
     b.family("instances", first)
     return m, np.array([instance.dollar_per_hour for _, _, _, instance in rented], dtype=float)
 

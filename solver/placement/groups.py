@@ -1,4 +1,4 @@
-"""Stage types aggregated into groups: one MILP column pair per (pool, TP, role, run of consecutive sizes)
+"""Stage types aggregated into groups: one MILP column pair per (pool, TP x DP, role, run of consecutive sizes)
 instead of one per size (docs/formulation.md, "Why stage groups")."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from solver.placement.candidates import ArcSet, StageRoles
 
 @dataclass(frozen=True)
 class StageGroups(StageRoles):
-    """Stage types aggregated into groups (pool, TP, role, a run of consecutive sizes lo..lo+len-1).
+    """Stage types aggregated into groups (pool, TP x DP layout, role, a run of consecutive sizes lo..lo+len-1).
 
     Within a group cost is fixed, memory grows and throughput falls with the size (a StageProfile is affine in
     the layer count), so at any threshold the allowed sizes are an interval lo..hi(tau): y stages of the group
@@ -21,6 +21,7 @@ class StageGroups(StageRoles):
 
     pool: np.ndarray
     tp: np.ndarray
+    dp: np.ndarray
     role: np.ndarray
     cost: np.ndarray
     lo: np.ndarray  # smallest size of the run
@@ -33,6 +34,10 @@ class StageGroups(StageRoles):
 
     def __len__(self) -> int:
         return len(self.pool)
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return self.tp * self.dp
 
     @property
     def length(self) -> np.ndarray:
@@ -59,8 +64,8 @@ def _affine(sizes: np.ndarray, values: np.ndarray) -> tuple[float, float]:
 
 def group_stage_types(arcs: ArcSet) -> StageGroups:
     """Split stage types into maximal runs of consecutive sizes with non-increasing throughput."""
-    order = np.lexsort((arcs.size, arcs.role, arcs.tp, arcs.pool))
-    key = np.c_[arcs.pool, arcs.tp, arcs.role][order]
+    order = np.lexsort((arcs.size, arcs.role, arcs.dp, arcs.tp, arcs.pool))
+    key = np.c_[arcs.pool, arcs.tp, arcs.dp, arcs.role][order]
     size, thr = arcs.size[order], arcs.throughput[order]
     new_run = np.r_[True, (key[1:] != key[:-1]).any(axis=1) | (np.diff(size) != 1) | (np.diff(thr) > 0)]
     start = np.flatnonzero(new_run)
@@ -68,7 +73,8 @@ def group_stage_types(arcs: ArcSet) -> StageGroups:
     fits = [_affine(arcs.size[run], values[run]) for values in (arcs.prefill_s, arcs.decode_step_s)
             for run in np.split(order, start[1:])]
     slopes = np.array(fits).reshape(2, len(start), 2)
-    return StageGroups(pool=arcs.pool[heads], tp=arcs.tp[heads], role=arcs.role[heads], cost=arcs.cost[heads],
+    return StageGroups(pool=arcs.pool[heads], tp=arcs.tp[heads], dp=arcs.dp[heads], role=arcs.role[heads],
+                       cost=arcs.cost[heads],
                        lo=arcs.size[heads], start=start, members=order,
                        prefill_slope=slopes[0, :, 0], prefill_intercept=slopes[0, :, 1],
                        step_slope=slopes[1, :, 0], step_intercept=slopes[1, :, 1])

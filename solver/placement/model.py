@@ -135,10 +135,10 @@ def build_model(scenario: Scenario, arcs: ArcSet) -> PlacementModel:
     b = Builder()
     # No more stages of a group than fit in the layers and in its pool; one first, one last.
     counts = np.array([p.count for p in scenario.pools])
-    y_ub = np.minimum(np.minimum(arcs.num_layers // np.maximum(groups.lo, 1), counts[groups.pool] // groups.tp), S)
+    y_ub = np.minimum(np.minimum(arcs.num_layers // np.maximum(groups.lo, 1), counts[groups.pool] // groups.gpus), S)
     y_ub = np.where(groups.role == MIDDLE, y_ub, np.minimum(y_ub, 1)).astype(float)
-    names = [f"{scenario.pools[g].name},tp{t},r{r},n{lo}+" for g, t, r, lo in
-             zip(groups.pool, groups.tp, groups.role, groups.lo)]
+    names = [f"{scenario.pools[g].name},tp{t}{f'dp{d}' if d > 1 else ''},r{r},n{lo}+" for g, t, d, r, lo in
+             zip(groups.pool, groups.tp, groups.dp, groups.role, groups.lo)]
     y = b.add_vars([f"y[{n}]" for n in names], 0.0, y_ub, True)
     z = b.add_vars([f"z[{n}]" for n in names], 0.0, arcs.num_layers, True)
     lo_rows, hi_rows = add_cover(b, groups, y, z, arcs.num_layers)

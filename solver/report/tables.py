@@ -15,10 +15,10 @@ def fmt_money(value: float, unit: str) -> str:
 
 def placement_table(p: Placement, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "GPU type", "TP", "layers", "GPUs", "$/h", "tok/s", "GB/GPU"):
+    for column in ("stage", "GPU type", "parallel", "layers", "GPUs", "$/h", "tok/s", "GB/GPU"):
         table.add_column(column, justify="right" if column not in ("GPU type", "layers") else "left")
     for i, s in enumerate(p.stages):
-        table.add_row(str(i), s.gpu_type, str(s.tp), f"{s.first_layer}-{s.end_layer - 1} ({s.layers})", str(s.gpus),
+        table.add_row(str(i), s.gpu_type, s.layout, f"{s.first_layer}-{s.end_layer - 1} ({s.layers})", str(s.gpus),
                       f"{s.dollar_per_hour:.2f}", f"{s.tokens_per_s:,.0f}", f"{s.memory_gb_per_gpu:.1f}")
     return table
 
@@ -48,6 +48,8 @@ def render(solution: Solution, console: Console) -> None:
         ("Batch size", f"{p.batch_size} per stage" + (f" x {p.pipeline_stages} micro-batches = "
                                                       f"{p.requests_in_flight} requests in flight"
                                                       if p.pipeline_stages > 1 else " (requests in flight)")
+                       + (f", {p.batch_size / p.stages[0].dp:g} per data-parallel engine" if p.stages[0].dp > 1
+                          else "")
                        + (f"; KV-limited: its KV cache cannot hold the {p.requested_batch_size} per stage asked, "
                           "so vLLM runs this many at once" if p.kv_limited else "")),
         ("Method / backend", f"{solution.method} / {solution.backend}"),

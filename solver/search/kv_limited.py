@@ -28,13 +28,13 @@ def kv_ladder(asked: list[int]) -> list[tuple[int, int]]:
     return [(c, min(b for b in asked if b > c)) for c in smaller_powers_of_two(max(asked)) if c not in asked]
 
 
-def fitting_kinds(arcs: ArcSet) -> set[tuple[int, int, int, int, int]]:
-    """(layers, role, pool, TP, depth) of every stage type whose memory fits at a pipeline depth where its role
+def fitting_kinds(arcs: ArcSet) -> set[tuple[int, int, int, int, int, int]]:
+    """(layers, role, pool, TP, DP, depth) of every stage type whose memory fits at a pipeline depth where its role
     exists (a single stage at depth 1, first and last from 2, middle from 3)."""
     depth, k = np.nonzero(arcs.depth_fits)
     depth, role = depth + 1, arcs.role[k]
     valid = np.where(role == ONLY, depth == 1, np.where(role == MIDDLE, depth >= 3, depth >= 2))
     depth, k = depth[valid], k[valid]
     return set(zip(arcs.size[k].tolist(), arcs.role[k].tolist(), arcs.pool[k].tolist(), arcs.tp[k].tolist(),
-                   depth.tolist()))
+                   arcs.dp[k].tolist(), depth.tolist()))
 

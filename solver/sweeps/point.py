@@ -87,7 +87,8 @@ def solution_columns(solution: Solution) -> dict[str, Any]:
         "plan_batch_size": p.batch_size, "replicas": p.replicas, "gpu_mix": " + ".join(f"{n}x {t}" for t, n in
                                                                                 sorted(gpus.items())),
         "gpus_by_type": json.dumps(gpus, sort_keys=True),
-        "placement": json.dumps([[s.gpu_type, s.tp, s.first_layer, s.end_layer] for s in p.stages]),
+        "placement": json.dumps([[s.gpu_type, s.tp, s.first_layer, s.end_layer] + ([s.dp] if s.dp > 1 else [])
+                                 for s in p.stages]),
         "exact_cost_per_million_tokens": solution.exact.cost_per_million_tokens if solution.exact else None,
         "homogeneous_cost_per_million_tokens": (solution.homogeneous.cost_per_million_tokens
                                                 if solution.homogeneous else None)}

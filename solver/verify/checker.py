@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from solver.domain.placement import Placement, hourly_cost
+from solver.domain.placement import Placement, Stage, hourly_cost
 from solver.domain.scenario import Scenario
 from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
@@ -44,10 +44,12 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
             problems.append(f"stage {i} has {st.layers} layers < min_layers_per_stage {minimum}")
         if st.layers <= 0:
             problems.append(f"stage {i} is empty")
-        if (st.tp not in s.tp_degrees_for(pool.gpu_type) or st.tp > pool.spec.gpus_per_node
-                or m.num_heads % st.tp):
+        if st.dp == 1 and (st.tp not in s.tp_degrees_for(pool.gpu_type) or st.tp > pool.spec.gpus_per_node
+                           or m.num_heads % st.tp):
             problems.append(f"stage {i} TP {st.tp} is not an allowed degree within one node")
-        used[st.pool] = used.get(st.pool, 0) + st.tp
+        if st.dp > 1:
+            problems += expert_parallel_problems(i, st, pool.spec.gpus_per_node, scenario, len(stages))
+        used[st.pool] = used.get(st.pool, 0) + st.gpus
     if placement.replicas < 1:
         problems.append(f"{placement.replicas} replicas: need at least one")
     for name, count in used.items():
@@ -86,6 +88,22 @@ def check_placement(scenario: Scenario, placement: Placement, perf: PerformanceM
     return problems
 
 
+def expert_parallel_problems(i: int, stage: Stage, gpus_per_node: int, scenario: Scenario, stages: int
+                             ) -> list[str]:
+    """An expert-parallel stage: a mixture-of-experts model with expert parallelism allowed, one stage holding the
+    whole model, DP ranks of one GPU, an allowed degree of GPUs inside one node."""
+    s, m = scenario.settings, scenario.model
+    problems = []
+    if not (m.is_moe and s.expert_parallel):
+        problems.append(f"stage {i} is expert-parallel (DP {stage.dp}), but the model has no experts or "
+                        "expert_parallel is off")
+    if stages > 1 or stage.tp != 1:
+        problems.append(f"stage {i} is expert-parallel ({stage.layout}) but not one stage of one-GPU ranks")
+    if stage.dp not in s.tp_degrees_for(stage.gpu_type) or stage.gpus > gpus_per_node:
+        problems.append(f"stage {i} uses {stage.gpus} GPUs, not an allowed degree within one node")
+    return problems
+
+
 def below_segment_floor(scenario: Scenario, placement: Placement, perf: PerformanceModel) -> list[str]:
     """min_memory_utilization as the older solver meant it: every stage but the last holds at least the fewest
     layers (of the sizes its role allows) that use u x its GPUs' memory, or the most that fit when none does."""
@@ -100,7 +118,7 @@ def below_segment_floor(scenario: Scenario, placement: Placement, perf: Performa
     problems = []
     for i, st in enumerate(placement.stages[:-1]):
         pool = pools[st.pool]
-        profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, st.tp, placement.requests_in_flight, s)
+        profile = perf.stage_profile(m, w, pool.spec, pool.memory_gb, st.tp, placement.requests_in_flight, s, st.dp)
         memory = {n: profile.memory_gb(n, i == 0, False) for n in sizes}
         fitting = [n for n in sizes if memory[n] <= profile.usable_gb * (1 + REL)]
         reaching = [n for n in fitting if memory[n] >= s.min_memory_utilization * pool.memory_gb]

@@ -1,5 +1,7 @@
 """Turn a placement into the vLLM launch that realises it: one TP degree, PP = number of stages, the layer split as
-VLLM_PP_LAYER_PARTITION, and for pipelines spanning nodes the Ray cluster steps vLLM documents.
+VLLM_PP_LAYER_PARTITION, and for pipelines spanning nodes the Ray cluster steps vLLM documents. An expert-parallel
+stage launches as --data-parallel-size N --enable-expert-parallel (vLLM's default all-to-all backend), each of the
+N engines taking its share of the requests (--max-num-seqs is per engine).
 
 Facts respected (vLLM docs and vllm/distributed/utils.py): the partition lists layer counts per stage, sums to the
 model's layers and must be identical on every node (Ray workers inherit it from the `ray start` environment);
@@ -39,6 +41,7 @@ class LaunchPlan:
     max_model_len: int
     gpu_memory_utilization: float
     nodes: list[NodeGroup]  # of one replica
+    dp: int = 1  # data-parallel engines of an expert-parallel stage
     replicas: int = 1  # identical servers behind a load balancer (or vLLM's --data-parallel-size)
     problems: list[str] = field(default_factory=list)  # why vLLM cannot launch it as is
     notes: list[str] = field(default_factory=list)
@@ -56,9 +59,11 @@ class LaunchPlan:
 
     def serve_args(self) -> list[str]:
         """Engine arguments shared by `vllm serve` and `python -m vllm.entrypoints.openai.api_server`."""
-        args = ["--tensor-parallel-size", str(self.tp), "--pipeline-parallel-size", str(self.pp),
-                "--max-num-seqs", str(self.max_num_seqs), "--max-model-len", str(self.max_model_len),
-                "--gpu-memory-utilization", f"{self.gpu_memory_utilization:g}"]
+        args = ["--tensor-parallel-size", str(self.tp), "--pipeline-parallel-size", str(self.pp)]
+        if self.dp > 1:
+            args += ["--data-parallel-size", str(self.dp), "--enable-expert-parallel"]
+        args += ["--max-num-seqs", str(self.max_num_seqs), "--max-model-len", str(self.max_model_len),
+                 "--gpu-memory-utilization", f"{self.gpu_memory_utilization:g}"]
         if len(self.nodes) > 1:
             args += ["--distributed-executor-backend", "ray"]
         return args
@@ -81,7 +86,7 @@ class LaunchPlan:
                      f"--port={RAY_PORT}")
         steps += [f"# worker node ({n.gpus}x {n.gpu_type}, stages {n.stages}): ray start "
                   f"--address=$HEAD_IP:{RAY_PORT}" for n in workers]
-        return steps + [f"# head node, once `ray status` shows {self.tp * self.pp} GPUs: {serve}"]
+        return steps + [f"# head node, once `ray status` shows {self.tp * self.pp * self.dp} GPUs: {serve}"]
 
 
 def nodes_of(placement: Placement, gpus_per_node: dict[str, int]) -> list[NodeGroup]:
@@ -90,10 +95,10 @@ def nodes_of(placement: Placement, gpus_per_node: dict[str, int]) -> list[NodeGr
     for i, stage in enumerate(placement.stages):
         last = nodes[-1] if nodes else None
         per_node = gpus_per_node.get(stage.gpu_type, 8)
-        if last and last.gpu_type == stage.gpu_type and last.gpus + stage.tp <= per_node:
-            nodes[-1] = NodeGroup(last.gpu_type, last.gpus + stage.tp, last.stages + [i])
+        if last and last.gpu_type == stage.gpu_type and last.gpus + stage.gpus <= per_node:
+            nodes[-1] = NodeGroup(last.gpu_type, last.gpus + stage.gpus, last.stages + [i])
         else:
-            nodes.append(NodeGroup(stage.gpu_type, stage.tp, [i]))
+            nodes.append(NodeGroup(stage.gpu_type, stage.gpus, [i]))
     return nodes
 
 
@@ -111,6 +116,9 @@ def launch_plan(placement: Placement, model: str, input_tokens: int, output_toke
     if len(degrees) > 1:
         problems.append(f"stages use TP degrees {degrees}, but vLLM runs one TP degree for every pipeline stage; "
                         "re-solve with --vllm-deployable")
+    if placement.pipeline_stages > 1 and any(s.dp > 1 for s in placement.stages):
+        problems.append("expert-parallel stages are launched as one stage holding the whole model, not chained "
+                        "into a pipeline")
     types = list(dict.fromkeys(s.gpu_type for s in placement.stages))
     if len(types) > 1:
         notes.append(f"stages run on different GPU types ({', '.join(types)}): vLLM starts such pipelines "
@@ -118,8 +126,10 @@ def launch_plan(placement: Placement, model: str, input_tokens: int, output_toke
     if placement.replicas > 1:
         notes.append(f"run {placement.replicas} identical copies of this server on separate GPUs behind a load "
                      "balancer; the demand needs all of them")
-    return LaunchPlan(model=model, tp=degrees[-1], pp=placement.pipeline_stages,
-                      layer_partition=[s.layers for s in placement.stages], max_num_seqs=placement.requests_in_flight,
+    dp = placement.stages[0].dp if placement.pipeline_stages == 1 else 1
+    return LaunchPlan(model=model, tp=degrees[-1], pp=placement.pipeline_stages, dp=dp,
+                      layer_partition=[s.layers for s in placement.stages],
+                      max_num_seqs=math.ceil(placement.requests_in_flight / dp),
                       max_model_len=max_model_len(input_tokens, output_tokens),
                       gpu_memory_utilization=gpu_memory_utilization,
                       nodes=nodes_of(placement, gpus_per_node), replicas=placement.replicas, problems=problems,
