@@ -62,7 +62,7 @@ def test_moe_layers_exchange_tokens_instead_of_all_reducing(catalog):
     spec, qwen = catalog.spec("H100"), read_hf_config(MODELS / "qwen3-30b-a3b.json")[0]
     tokens_bytes = 64 * qwen.d_model * ACTIVATION_BYTES
     assert layer_comm_s(qwen, 64, 8, 1, spec) == pytest.approx(2 * allreduce_s(tokens_bytes, 8, spec))
-    assert layer_comm_s(qwen, 64, 1, 8, spec) == pytest.approx(allreduce_s(tokens_bytes, 8, spec))
+    assert layer_comm_s(qwen, 8, 1, 8, spec) == pytest.approx(allreduce_s(tokens_bytes, 8, spec))  # 8 per rank
     assert layer_comm_s(qwen, 64, 1, 1, spec) == 0.0
 
 

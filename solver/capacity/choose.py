@@ -162,7 +162,7 @@ def simulate_plan(candidates: Candidates, plan: CapacityPlan, mix: RequestMix | 
         service = [candidates.service[(t, k)] if routed[k] else None for k in range(len(buckets))]
         kv = max(candidates.service[(t, k)].max_seqs * (b.input_tokens + b.output_tokens)
                  for k, b in enumerate(buckets) if routed[k])
-        groups.append(ReplicaGroup(line.count, service, line.replica.max_num_seqs, kv,
+        groups.append(ReplicaGroup(line.count, service, line.replica.requests_at_once, kv,
                                    [line.routed_rps[k] / (plan.demand_rps * b.share) for k, b in enumerate(buckets)]))
     shapes = mix.rows if mix else [np.array([[b.input_tokens, b.output_tokens]]) for b in buckets]
     return simulate(groups, [b.share for b in buckets], shapes, plan.demand_rps, candidates.slo, requests, seed,

@@ -17,7 +17,7 @@ from solver.domain.capacity import Bucket, ReplicaType, Slo
 from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import InfeasibleError, NoPlanInTime
 from solver.domain.hardware import Pool
-from solver.domain.placement import hourly_cost
+from solver.domain.placement import engines_of, hourly_cost
 from solver.domain.scenario import Scenario
 from solver.perf import get_model
 from solver.perf.base import PerformanceModel
@@ -73,10 +73,11 @@ def rate_layouts(scenario: Scenario, layouts: list[Layout], buckets: list[Bucket
         for stage in stages:
             used[stage.pool] = used.get(stage.pool, 0) + stage.gpus
         seqs = VLLM_MAX_NUM_SEQS
+        at_once = seqs * engines_of(stages)
         rates = []
         for k, bucket in enumerate(buckets):
             shaped = bucket_scenario(scenario, bucket, 1, slo)
-            st = service_times(Deployment.of_stages(shaped, stages, seqs), perf, seqs)
+            st = service_times(Deployment.of_stages(shaped, stages, at_once), perf, at_once)
             service[(t, k)] = st
             rates.append(max_rate(st, bucket.input_tokens, bucket.output_tokens, slo, bucket.longest_prompt)
                          if st.max_seqs else 0.0)

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from solver.domain.placement import Stage
+from solver.domain.placement import Stage, engines_of
 
 HOURS_PER_MONTH = 730.0  # 8,760 h / 12: how cloud providers quote monthly prices
 PERCENTILES = (50, 90, 99)
@@ -72,6 +72,12 @@ class ReplicaType(BaseModel):
     max_num_seqs: int = Field(ge=1)
     rate_rps: list[float] = Field(description="per bucket: requests/s one copy serves within the SLOs")
     origin: str = Field(description="how the candidate was generated")
+
+    @property
+    def requests_at_once(self) -> int:
+        """Requests one copy runs at once: --max-num-seqs for each of its data-parallel engines (one unless the
+        copy is expert parallel)."""
+        return self.max_num_seqs * engines_of(self.stages)
 
     @property
     def gpu_types(self) -> list[str]:

@@ -114,6 +114,12 @@ class Placement(BaseModel):
         return sorted({s.gpu_type for s in self.stages})
 
 
+def engines_of(stages: list[Stage]) -> int:
+    """vLLM engines that schedule requests side by side, each up to --max-num-seqs of them: the data-parallel
+    ranks of an expert-parallel stage, else one."""
+    return min(s.dp for s in stages)
+
+
 def hourly_cost(stages: list[Stage], pools: Mapping[str, Pool], replicas: int = 1) -> float:
     """$/h of `replicas` copies of a pipeline: its GPUs at their per-GPU price, and pools listed as cloud instances
     rented by whole instances (each copy rents its own)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from solver.domain.hardware import GpuSpec, Pool
 from solver.domain.model import ModelArch
-from solver.domain.placement import Placement, Stage
+from solver.domain.placement import Placement, Stage, engines_of
 from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
 from solver.domain.workload import Settings, Workload
@@ -87,9 +87,7 @@ class Deployment:
 
     @property
     def engines(self) -> int:
-        """vLLM engines that schedule requests side by side: the data-parallel ranks of an expert-parallel stage
-        (each takes up to --max-num-seqs), else one."""
-        return min(s.dp for s in self.stages)
+        return engines_of(self.stages)
 
     def evaluate(self, perf: PerformanceModel, headroom: float = 0.0) -> PipelineEstimate:
         """Predict the deployment: the requests advance as P micro-batches that take turns on the stages, so

@@ -39,16 +39,15 @@ def allreduce_s(num_bytes: float, tp: int, spec: GpuSpec) -> float:
     return 2 * (tp - 1) / tp * num_bytes / bandwidth + 2 * (tp - 1) * ALLREDUCE_LATENCY_S
 
 
-def layer_comm_s(m: ModelArch, tokens: float, tp: int, dp: int, spec: GpuSpec) -> float:
-    """Communication of one (average) layer over `tokens` tokens of the stage. TP all-reduces each rank's
-    activations twice (after attention and after the MLP). With expert parallelism (dp > 1) a MoE layer instead
-    sends every token to the GPUs of its experts and back: vLLM's default all-to-all backend
-    (allgather_reducescatter) all-gathers the stage's tokens over the tp x dp GPUs and reduce-scatters the
-    results, which moves as much as one all-reduce of all of them."""
-    rank_bytes = tokens / dp * m.d_model * ACTIVATION_BYTES
+def layer_comm_s(m: ModelArch, rank_tokens: int, tp: int, dp: int, spec: GpuSpec) -> float:
+    """Communication of one (average) layer when each data-parallel rank has `rank_tokens` tokens. TP all-reduces a
+    rank's activations twice (after attention and after the MLP). With expert parallelism (dp > 1) a MoE layer
+    instead sends every token to the GPUs of its experts and back: vLLM's default all-to-all backend
+    (allgather_reducescatter) all-gathers every rank's tokens (padded to the busiest rank's) over the tp x dp GPUs
+    and reduce-scatters the results, which moves as much as one all-reduce of all of them."""
+    rank_bytes = rank_tokens * m.d_model * ACTIVATION_BYTES
     moe = arch.moe_layer_share(m) if dp > 1 else 0.0
-    return (allreduce_s(rank_bytes, tp, spec) * (2 - moe)
-            + moe * allreduce_s(tokens * m.d_model * ACTIVATION_BYTES, tp * dp, spec))
+    return allreduce_s(rank_bytes, tp, spec) * (2 - moe) + moe * allreduce_s(dp * rank_bytes, tp * dp, spec)
 
 
 def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str, bandwidth_share: float = 1.0
@@ -80,7 +79,7 @@ class RooflineModel:
                       batch: int, settings: Settings, dp: int = 1) -> StageProfile:
         m, w, b, t = model, workload, batch, tp
         inp, out = w.input_tokens, w.output_tokens
-        rank_b = b / dp  # requests each data-parallel rank runs (all of them when dp = 1)
+        rank_b = math.ceil(b / dp)  # requests the busiest data-parallel rank runs (all of them when dp = 1)
         layer_gb = arch.layer_weight_gb(m) * 1e9  # bytes of one layer, all GPUs together
         layer_flops = 2 * arch.active_params_per_layer(m) / t  # per token (MoE: the experts it is routed to)
         kv_token_gpu = arch.kv_bytes_per_token_layer_gpu(m, t)  # per token per layer per GPU
@@ -88,21 +87,20 @@ class RooflineModel:
         overhead = spec.layer_overhead_us * 1e-6
 
         # Prefill: B prompts of I tokens, each rank's in chunks of prefill_chunk_tokens.
-        tokens = b * inp
-        chunks = math.ceil(tokens / dp / w.prefill_chunk_tokens)
-        chunk_tokens = min(tokens / dp, w.prefill_chunk_tokens)
-        prefill = (roofline_parts(tokens / dp * layer_flops, chunks * layer_gb * arch.gpu_weight_share(
+        chunks = math.ceil(rank_b * inp / w.prefill_chunk_tokens)
+        chunk_tokens = min(rank_b * inp, w.prefill_chunk_tokens)
+        prefill = (roofline_parts(rank_b * inp * layer_flops, chunks * layer_gb * arch.gpu_weight_share(
                        m, t, dp, dp * chunk_tokens), spec, m.precision)
                    + attention_parts(rank_b * 2 * inp * arch.cached_tokens(m, inp) * attn_width,
                                      rank_b * arch.cached_tokens(m, inp) * kv_token_gpu, spec))
-        prefill_comm = layer_comm_s(m, tokens, t, dp, spec) + chunks * overhead
+        prefill_comm = layer_comm_s(m, rank_b * inp, t, dp, spec) + chunks * overhead
 
         # Decode: one step for B sequences at the mean context length of the generation.
         ctx = arch.cached_tokens(m, inp + (out - 1) / 2)
         decode = (roofline_parts(rank_b * layer_flops, layer_gb * arch.gpu_weight_share(m, t, dp, b), spec,
                                  m.precision)
                   + attention_parts(rank_b * 4 * ctx * attn_width, rank_b * ctx * kv_token_gpu, spec))
-        decode_comm = layer_comm_s(m, b, t, dp, spec)
+        decode_comm = layer_comm_s(m, rank_b, t, dp, spec)
 
         layer_parts = np.array([*(prefill + out * decode), prefill_comm - chunks * overhead + out * decode_comm,
                                 chunks * overhead + out * overhead])
@@ -115,7 +113,7 @@ class RooflineModel:
         # vLLM's start-up profile: a forward pass over one prefill chunk on every stage, then (last stage) the
         # sampler over --max-num-seqs requests; the KV pool gets what their peak leaves (solver/perf/engine.py).
         forward_gb = w.prefill_chunk_tokens * (4 * m.d_model + 3 * m.d_ff / t) * ACTIVATION_BYTES / 1e9
-        sampler_gb = engine.sampler_profile_gb(settings.max_num_seqs or math.ceil(rank_b), m.vocab_size)
+        sampler_gb = engine.sampler_profile_gb(settings.max_num_seqs or rank_b, m.vocab_size)
         return StageProfile(
             batch=b, output_tokens=out,
             prefill_layer_s=float(prefill.sum() + prefill_comm),
