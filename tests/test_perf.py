@@ -14,6 +14,7 @@ from solver.loaders.models import load_model
 from solver.loaders.resources import bundled_dir
 from solver.perf import architecture as arch
 from solver.perf.deployment import Deployment
+from solver.perf.roofline import CUSTOM_ALLREDUCE_LATENCY_S, allreduce_s
 
 LLAMA_8B = ModelArch(name="llama-3.1-8b", num_layers=32, d_model=4096, d_ff=14336, vocab_size=128256, num_heads=32,
                      num_kv_heads=8)
@@ -52,6 +53,18 @@ def test_tp_reduces_memory_per_gpu(perf, catalog):
     one = predict(perf, catalog, LLAMA_8B, "H100", 1, 1, 8)
     two = predict(perf, catalog, LLAMA_8B, "H100", 2, 1, 8)
     assert max(two.memory_gb_per_gpu) < max(one.memory_gb_per_gpu)
+
+
+def test_an_nvlink_all_reduce_takes_as_long_at_any_tp_degree_and_a_pcie_one_rings(catalog):
+    """vLLM's custom all-reduce on NVLink has one latency whatever the degree; on PCIe (custom all-reduce off for
+    more than two GPUs) NCCL's ring pays 2(t-1) hops. Bytes cost 2(t-1)/t of the data over the link either way."""
+    h100, l40s = catalog.spec("H100"), catalog.spec("L40S")
+    assert allreduce_s(0, 1, h100) == 0.0
+    assert allreduce_s(0, 2, h100) == allreduce_s(0, 8, h100) == pytest.approx(CUSTOM_ALLREDUCE_LATENCY_S)
+    assert allreduce_s(0, 8, l40s) == pytest.approx(7 * allreduce_s(0, 2, l40s))
+    message = 64 * 8192 * 2  # a decode step's activations of 64 sequences of an 8192-wide model
+    bandwidth = h100.interconnect_gbps * 1e9 * h100.comm_efficiency
+    assert allreduce_s(message, 4, h100) - allreduce_s(0, 4, h100) == pytest.approx(1.5 * message / bandwidth)
 
 
 def test_70b_does_not_fit_one_h100_but_fits_tp4(perf, catalog):

@@ -25,18 +25,28 @@ from solver.perf import architecture as arch
 from solver.perf import engine, register
 from solver.perf.base import StageProfile
 
-ALLREDUCE_LATENCY_S = 8e-6  # per ring hop; NCCL small-message latency on NVLink/PCIe
+ALLREDUCE_LATENCY_S = 8e-6  # per ring hop: NCCL's small-message latency between PCIe GPUs
+# One all-reduce between NVLink/xGMI-connected GPUs, whatever their number: vLLM's custom all-reduce (one-shot or
+# two-shot through peer memory) barely slows with the TP degree (8.7 / 9.2 / 11.8 us at TP 2 / 4 / 8 for 32 KB on
+# H100s; sglang-project/sglang PR #2904). 15 us, with the launch and synchronisation around the kernel, was chosen
+# on the fit split of the published runs (10 / 15 / 20 / 25 us: 5.7 / 5.2 / 5.4 / 5.5% median error); the ring's
+# 2(t-1) hops had predicted TP 2 7-14% too fast and TP 4 10-13% too slow on A100s and H100s.
+CUSTOM_ALLREDUCE_LATENCY_S = 15e-6
 GIB = 2**30 / 1e9  # GPUs sold as "80 GB" hold 80 GiB; every other figure here is in 10^9 bytes
 RUNTIME_RESERVE_GB = 0.5  # vLLM's non-torch memory (0.13 GiB on one H100, 0.55 with TP 2: NCCL) and allocator slack
 ACTIVATION_BYTES = 2
 
 
 def allreduce_s(num_bytes: float, tp: int, spec: GpuSpec) -> float:
-    """Ring all-reduce: 2(t-1)/t of the data crosses each link, plus 2(t-1) latency hops."""
+    """All-reduce over `tp` GPUs of a node: 2(t-1)/t of the data crosses each link, plus a latency that is one
+    custom all-reduce on NVLink/xGMI and 2(t-1) ring hops on PCIe, where vLLM turns its custom all-reduce off for
+    more than two GPUs (vllm/distributed/device_communicators/custom_all_reduce.py) and NCCL rings."""
     if tp <= 1:
         return 0.0
     bandwidth = spec.interconnect_gbps * 1e9 * spec.comm_efficiency
-    return 2 * (tp - 1) / tp * num_bytes / bandwidth + 2 * (tp - 1) * ALLREDUCE_LATENCY_S
+    fully_connected = spec.interconnect.startswith(("NVLink", "xGMI"))
+    latency = CUSTOM_ALLREDUCE_LATENCY_S if fully_connected else 2 * (tp - 1) * ALLREDUCE_LATENCY_S
+    return 2 * (tp - 1) / tp * num_bytes / bandwidth + latency
 
 
 def layer_comm_s(m: ModelArch, rank_tokens: int, tp: int, dp: int, spec: GpuSpec) -> float:
@@ -71,9 +81,10 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "7"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
+    version = "8"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
     # per-layer time in the catalog, memory as CUDA shows it; 6: a per-sequence cost in every engine step; 7: the
-    # attention's FLOPs at the GEMMs' rate, only its KV-cache reads slower)
+    # attention's FLOPs at the GEMMs' rate, only its KV-cache reads slower; 8: one all-reduce latency on NVLink
+    # whatever the TP degree, expert parallelism)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings, dp: int = 1) -> StageProfile:
