@@ -161,8 +161,10 @@ def test_the_solve_command_can_leave_expert_parallel_out(tmp_path):
                                          "output_tokens,256\nmin_batch_size,1024\nmax_batch_size,1024\n")
     (tmp_path / "gpu_pool.csv").write_text("gpu_type,count,dollar_per_hour\nH200,8,3.5\n")
     runner = CliRunner()
-    with_ep = json.loads(runner.invoke(main, ["--config-dir", str(tmp_path), "--json"]).stdout)
+    assert runner.invoke(main, ["--config-dir", str(tmp_path), "--output", str(tmp_path / "ep")]).exit_code == 0
+    with_ep = json.loads((tmp_path / "ep" / "solution.json").read_text())
     without = json.loads(runner.invoke(main, ["--config-dir", str(tmp_path), "--json", "--no-expert-parallel"]).stdout)
     assert [s["dp"] for s in with_ep["placement"]["stages"]] == [8]
+    assert "DP8 EP8" in (tmp_path / "ep" / "summary.csv").read_text()
     assert all(s["dp"] == 1 for s in without["placement"]["stages"])
     assert with_ep["placement"]["cost_per_million_tokens"] < without["placement"]["cost_per_million_tokens"]

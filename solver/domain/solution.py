@@ -38,6 +38,7 @@ class BatchSummary(BaseModel):
     total_gpus: int | None = None
     gpu_types: list[str] = Field(default_factory=list)
     tp_degrees: list[int] = Field(default_factory=list)
+    layouts: list[str] = Field(default_factory=list, description="per stage: TP4, or DP8 EP8 (expert parallel)")
     kv_limited_of: int | None = Field(default=None, description="the asked batch this smaller one stands in for")
     exact_cost_per_million_tokens: float | None = None
     note: str = ""

@@ -18,6 +18,7 @@ def summary_frame(solution: Solution) -> pd.DataFrame:
                      "cost_per_million_tokens": b.cost_per_million_tokens, "pipeline_stages": b.pipeline_stages,
                      "total_gpus": b.total_gpus, "gpu_types": "|".join(b.gpu_types) if found else None,
                      "tp_degrees": "|".join(map(str, b.tp_degrees)) if found else None,
+                     "layouts": "|".join(b.layouts) if found else None,
                      "exact_cost_per_million_tokens": b.exact_cost_per_million_tokens,
                      "kv_limited_of": b.kv_limited_of, "is_best": b.batch_size == chosen,
                      "status": "SUCCESS" if found else b.note.upper() or "INFEASIBLE"})

@@ -44,4 +44,5 @@ def _batch_summary(b: BatchResult) -> BatchSummary:
     return summary.model_copy(update={
         "cost_per_million_tokens": p.cost_per_million_tokens, "tokens_per_s": p.total_tokens_per_s,
         "dollar_per_hour": p.total_dollar_per_hour, "replicas": p.replicas, "pipeline_stages": p.pipeline_stages,
-        "total_gpus": p.total_gpus, "gpu_types": p.gpu_types, "tp_degrees": [s.tp for s in p.stages]})
+        "total_gpus": p.total_gpus, "gpu_types": p.gpu_types, "tp_degrees": [s.tp for s in p.stages],
+        "layouts": [s.layout for s in p.stages]})
