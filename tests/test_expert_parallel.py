@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -19,7 +20,10 @@ from solver.loaders.resources import bundled_dir
 from solver.perf import architecture as arch
 from solver.perf.deployment import Deployment
 from solver.perf.roofline import ACTIVATION_BYTES, allreduce_s, layer_comm_s
+from solver.report.sweep import placements
 from solver.search.solve import solve
+from solver.sweeps.history import shape
+from solver.sweeps.point import stored_placement
 from solver.verify.checker import check_placement
 from solver.vllm.launch import launch_plan
 from tests.conftest import assert_clean, make_scenario
@@ -168,3 +172,17 @@ def test_the_solve_command_can_leave_expert_parallel_out(tmp_path):
     assert "DP8 EP8" in (tmp_path / "ep" / "summary.csv").read_text()
     assert all(s["dp"] == 1 for s in without["placement"]["stages"])
     assert with_ep["placement"]["cost_per_million_tokens"] < without["placement"]["cost_per_million_tokens"]
+
+
+def test_a_sweep_stores_an_expert_parallel_placement_and_reads_it_back(tmp_path):
+    """The nightly sweep's placement column, its diff and its report chart, for an expert-parallel plan and for a
+    night stored before expert parallelism existed."""
+    stored = stored_placement([Stage(pool="H200", gpu_type="H200", tp=1, dp=8, first_layer=0, end_layer=61)])
+    assert json.loads(stored) == [["H200", 1, 0, 61, 8]]
+    assert shape(stored) == "H200 DP8 EP8 L0-60"
+    older = '[["A100", 2, 0, 40], ["L40S", 1, 40, 80]]'
+    assert shape(older) == "A100 TP2 L0-39 | L40S TP1 L40-79"
+    latest = pd.DataFrame({"scenario": ["ds", "llama"], "cost_per_million_tokens": [1.1, 2.3],
+                           "placement": [stored, older]})
+    drawn = placements(latest, tmp_path)
+    assert drawn["placements"]["ds"] == [["H200", 1, 0, 61, 8]] and (tmp_path / "placements.png").stat().st_size

@@ -13,6 +13,7 @@ import pandas as pd
 
 from solver.storage.atomic import write_text_atomic
 from solver.sweeps.history import describe, trend
+from solver.sweeps.point import stages_of
 
 GPU_COLORS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000"]
 
@@ -102,15 +103,16 @@ def placements(latest: pd.DataFrame, folder: Path) -> dict[str, Any]:
     data = latest.dropna(subset=["placement"])
     best = data.loc[data.groupby("scenario")["cost_per_million_tokens"].idxmin()]
     fig, ax = plt.subplots(figsize=(10, 0.8 * len(best) + 1.2))
-    types = sorted({t for p in best["placement"] for t, *_ in json.loads(p)})
+    types = sorted({s.gpu_type for p in best["placement"] for s in stages_of(p)})
     colors = {t: GPU_COLORS[i % len(GPU_COLORS)] for i, t in enumerate(types)}
     drawn = {}
     for y, (_, row) in enumerate(best.iterrows()):
-        stages = json.loads(row["placement"])
-        for gpu, tp, first, end in stages:
-            ax.barh(y, end - first, left=first, color=colors[gpu], edgecolor="white")
-            ax.text((first + end) / 2, y, f"{gpu} TP{tp}", ha="center", va="center", fontsize=7, color="white")
-        drawn[Path(str(row["scenario"])).name] = stages
+        stages = stages_of(row["placement"])
+        for s in stages:
+            ax.barh(y, s.layers, left=s.first_layer, color=colors[s.gpu_type], edgecolor="white")
+            ax.text((s.first_layer + s.end_layer) / 2, y, f"{s.gpu_type} {s.layout}", ha="center", va="center",
+                    fontsize=7, color="white")
+        drawn[Path(str(row["scenario"])).name] = json.loads(row["placement"])
     ax.set_yticks(range(len(best)), [Path(str(s)).name for s in best["scenario"]])
     ax.set_xlabel("layers")
     ax.set_title("Cheapest placement per scenario: layers -> pipeline stages -> GPU type (TP)")

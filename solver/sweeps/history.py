@@ -4,13 +4,13 @@ two nights (placements that changed, $/M moves beyond a threshold, new failures)
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from solver.domain.errors import UserError
+from solver.sweeps.point import stages_of
 from solver.sweeps.store import SweepStore
 
 FAILED = ("error", "infeasible")
@@ -80,8 +80,8 @@ def diff(frame: pd.DataFrame, threshold: float) -> tuple[list[Change], str, str]
 
 
 def shape(placement: str) -> str:
-    """'2x A100 TP2 L0-39 | ...' from the stored placement JSON."""
-    return " | ".join(f"{t} TP{tp} L{a}-{e - 1}" for t, tp, a, e in json.loads(placement))
+    """'A100 TP2 L0-39 | ...' from the stored placement JSON."""
+    return " | ".join(f"{s.gpu_type} {s.layout} L{s.first_layer}-{s.end_layer - 1}" for s in stages_of(placement))
 
 
 def markdown(changes: list[Change], before: str, after: str, name: str, threshold: float) -> str:

@@ -11,9 +11,22 @@ from typing import Any
 
 from solver import __version__
 from solver.domain.errors import UserError
+from solver.domain.placement import Stage
 from solver.domain.scenario import Scenario
 from solver.domain.solution import Solution
 from solver.sweeps.spec import Point
+
+
+def stored_placement(stages: list[Stage]) -> str:
+    """The placement column: JSON [[gpu_type, tp, first_layer, end_layer], ...], a fifth number dp on
+    expert-parallel stages (older nights have only the four)."""
+    return json.dumps([[s.gpu_type, s.tp, s.first_layer, s.end_layer] + ([s.dp] if s.dp > 1 else []) for s in stages])
+
+
+def stages_of(placement: str) -> list[Stage]:
+    """The stages a placement column holds (pool named after the GPU type)."""
+    return [Stage(pool=gpu, gpu_type=gpu, tp=tp, first_layer=first, end_layer=end, dp=rest[0] if rest else 1)
+            for gpu, tp, first, end, *rest in json.loads(placement)]
 
 
 def data_hash(point: Point) -> str:
@@ -87,8 +100,7 @@ def solution_columns(solution: Solution) -> dict[str, Any]:
         "plan_batch_size": p.batch_size, "replicas": p.replicas, "gpu_mix": " + ".join(f"{n}x {t}" for t, n in
                                                                                 sorted(gpus.items())),
         "gpus_by_type": json.dumps(gpus, sort_keys=True),
-        "placement": json.dumps([[s.gpu_type, s.tp, s.first_layer, s.end_layer] + ([s.dp] if s.dp > 1 else [])
-                                 for s in p.stages]),
+        "placement": stored_placement(p.stages),
         "exact_cost_per_million_tokens": solution.exact.cost_per_million_tokens if solution.exact else None,
         "homogeneous_cost_per_million_tokens": (solution.homogeneous.cost_per_million_tokens
                                                 if solution.homogeneous else None)}
