@@ -46,7 +46,7 @@ def test_a_dense_model_on_data_parallel_engines_is_that_many_independent_copies(
     assert math.isclose(four.tokens_per_s, 4 * one.tokens_per_s, rel_tol=1e-12)
     assert math.isclose(four.tpot_ms, one.tpot_ms, rel_tol=1e-12)
     assert four.memory_gb_per_gpu == pytest.approx(one.memory_gb_per_gpu, rel=1e-12)
-    assert four.kv_capacity in range(4 * one.kv_capacity - 3, 4 * one.kv_capacity + 4)
+    assert four.kv_capacity == 4 * one.kv_capacity
 
 
 def test_expert_parallel_gpus_hold_whole_experts_and_the_rest_replicated():
@@ -79,6 +79,7 @@ def test_data_parallel_attention_multiplies_an_mla_models_kv_room(catalog, perf)
     dp8, _ = served(deepseek, spec, 256, dp=8)(perf)
     assert arch.gpu_weight_share(deepseek, 1, 8) > arch.gpu_weight_share(deepseek, 8)  # replicated attention
     assert dp8.kv_capacity > 4 * tp8.kv_capacity
+    assert served(deepseek, spec, 1, dp=8)(perf)[0].kv_capacity == dp8.kv_capacity  # every engine's room, summed
     assert dp8.memory_gb_per_gpu[0] < tp8.memory_gb_per_gpu[0]  # with 256 requests' KV cache: 32 per GPU, not 256
 
 

@@ -103,9 +103,10 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, dp: int, 
     for seqs in sorted({r["max_num_seqs"] for r in rows}, reverse=True):
         r = next(r for r in rows if r["max_num_seqs"] == seqs)
         held = r["max_concurrency"]
+        engines = f" over its {dp} engines" if dp > 1 else ""
         console.print(f"--max-num-seqs {seqs}: KV cache {r['kv_cache_gib_per_gpu']:.2f} GiB per GPU, room for {held} "
-                      f"request{'' if held == 1 else 's'} of {tokens} tokens (vLLM's \"Maximum concurrency\")",
-                      highlight=False, soft_wrap=True)
+                      f"request{'' if held == 1 else 's'} of {tokens} tokens{engines} (vLLM's \"Maximum "
+                      "concurrency\")", highlight=False, soft_wrap=True)
     default = default_max_num_seqs(catalog.spec(gpu))
     if max_num_seqs is None and any(r["max_num_seqs"] < default for r in rows):
         console.print(f"[yellow]note:[/] with vLLM's default --max-num-seqs {default} this would not start (its "

@@ -37,6 +37,7 @@ class StageProfile:
     head_gb: float
     fixed_gb: float
     usable_gb: float
+    ranks: int = 1  # data-parallel ranks, each holding the KV cache of its own ceil(batch / ranks) requests
 
     def batch_time_s(self, layers, last):
         """Seconds to serve one batch end to end on this stage (prefill + all decode steps); vectorised."""

@@ -3,6 +3,7 @@ transfers between stages, the concurrency the KV cache allows, and what bounds t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,14 +45,14 @@ def link_batch_time_s(workload: Workload, model: ModelArch, batch: int, bandwidt
 
 def kv_capacity(layers: list[int], profiles: list[StageProfile], batch: int) -> int:
     """Requests of the workload's length whose KV cache fits on every stage, however many are asked (vLLM's
-    "Maximum concurrency for N tokens per request"; 0: not even the weights fit); `profiles` are the stages'
-    profiles at `batch` requests."""
+    "Maximum concurrency for N tokens per request", summed over data-parallel engines; 0: not even the weights
+    fit); `profiles` are the stages' profiles at `batch` requests."""
     limit = None
     last = len(layers) - 1
     for i, (n, p) in enumerate(zip(layers, profiles)):
-        kv_per_request = n * p.kv_gb_per_layer / batch
+        kv_per_request = n * p.kv_gb_per_layer / math.ceil(batch / p.ranks)  # on a GPU of its rank
         if kv_per_request > 0:
-            held = int(p.kv_pool_gb(n, i == 0, i == last) // kv_per_request)
+            held = p.ranks * int(p.kv_pool_gb(n, i == 0, i == last) // kv_per_request)
             limit = held if limit is None else min(limit, held)
     return max(limit, 0) if limit is not None else batch
 

@@ -139,4 +139,5 @@ class RooflineModel:
             head_gb=head_bytes / 1e9 + max(0.0, sampler_gb - forward_gb),
             fixed_gb=forward_gb + RUNTIME_RESERVE_GB,
             usable_gb=memory_gb * spec.visible_memory_share() * GIB * settings.gpu_memory_utilization,
+            ranks=dp,
         )
