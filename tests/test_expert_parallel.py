@@ -152,6 +152,9 @@ def test_predict_takes_data_parallel_engines_and_says_when_they_cannot_be_chaine
     ep = json.loads(runner.invoke(main, [*args, "--dp", "4"]).stdout)[0]
     assert tp["fits"] and ep["fits"] and ep["tokens_per_second"] != tp["tokens_per_second"]
     assert_clean(runner.invoke(main, [*args, "--dp", "2", "--pp", "2"]), 2, ["--dp 2 with --pp 2", "Fix"])
+    crowded = json.loads(runner.invoke(main, ["predict", "--model", "deepseek-v3", "--gpu", "H200", "--dp", "8",
+                                              "--batch-size", "4096", "--input-tokens", "2000", "--json"]).stdout)[0]
+    assert crowded["kv_limited"] and crowded["max_num_seqs"] * 8 > crowded["effective_batch"] > 1024
     points = tmp_path / "points.csv"
     points.write_text("model,gpu,tp,pp,batch_size,input_tokens,output_tokens,dp\n"
                       "qwen3-30b-a3b,H100,1,1,64,1024,256,4\nqwen3-30b-a3b,H100,4,1,64,1024,256,\n")

@@ -51,10 +51,9 @@ from solver.storage.atomic import write_text_atomic
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
 def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, dp: int, batch_sizes: str,
-            input_tokens: int | None,
-            output_tokens: int | None, precision: str | None, gpu_memory_utilization: float | None,
-            max_num_seqs: int | None, perf_model: str, points_file: Path | None, output: Path | None,
-            as_json: bool) -> None:
+            input_tokens: int | None, output_tokens: int | None, precision: str | None,
+            gpu_memory_utilization: float | None, max_num_seqs: int | None, perf_model: str,
+            points_file: Path | None, output: Path | None, as_json: bool) -> None:
     """Predict throughput, latency and memory of MODEL on GPU with TP x PP or DP x TP (or of every row of --points).
 
     `fits` is false only when vLLM would refuse to start (not even one request fits); when fewer requests than
@@ -136,7 +135,7 @@ def point_row(model: ModelArch, catalog: Catalog, gpu: str, layout: tuple[int, i
                                    dp=dp).evaluate_served(perf)
     return {"batch_size": batch, "tokens_per_second": est.tokens_per_s, "ttft_ms": est.ttft_ms,
             "tpot_ms": est.tpot_ms, "memory_gb_per_gpu": max(est.memory_gb_per_gpu), "fits": est.concurrency > 0,
-            "effective_batch": est.concurrency, "kv_limited": 0 < est.concurrency < min(batch, seqs),
+            "effective_batch": est.concurrency, "kv_limited": 0 < est.concurrency < min(batch, seqs * dp),
             "bound": est.bound, "max_num_seqs": seqs,
             "kv_cache_gib_per_gpu": min(est.kv_cache_gb_per_gpu, default=0.0) * 1e9 / 2**30,
             "max_concurrency": est.kv_capacity}
