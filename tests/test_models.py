@@ -53,10 +53,10 @@ def test_latent_and_sliding_window_kv_caches():
 
 def test_moe_reads_the_experts_its_tokens_hit():
     mixtral, _, _ = read_hf_config(MODELS / "mixtral-8x7b.json")
-    shares = [arch.expert_weight_share_read(mixtral, tokens) for tokens in (1, 2, 8, 64)]
+    shares = [arch.gpu_weight_share(mixtral, 1, tokens=tokens) for tokens in (1, 2, 8, 64)]
     assert shares[0] < shares[1] < shares[2] <= shares[3] <= 1.0 and shares[3] == pytest.approx(1.0, abs=1e-6)
     llama, _, _ = read_hf_config(MODELS / "llama-3.1-8b.json")
-    assert arch.expert_weight_share_read(llama, 1) == 1.0
+    assert arch.gpu_weight_share(llama, 1, tokens=1) == 1.0
 
 
 def test_a_config_json_file_or_folder_is_a_model(tmp_path):

@@ -80,12 +80,6 @@ def gpu_weight_share(m: ModelArch, tp: int, dp: int = 1, tokens: float | None = 
     return (1 - routed) / tp + routed * hit * math.ceil(m.num_experts / (tp * dp)) / m.num_experts
 
 
-def expert_weight_share_read(m: ModelArch, tokens: int) -> float:
-    """Share of a layer's weights one forward pass over `tokens` tokens reads: a dense layer reads all; a MoE layer
-    reads the attention, the shared experts and the routed experts the tokens hit."""
-    return gpu_weight_share(m, 1, 1, tokens)
-
-
 def embedding_params(m: ModelArch) -> float:
     return m.vocab_size * m.d_model
 

@@ -61,10 +61,6 @@ class ArcSet(StageRoles):
     def __len__(self) -> int:
         return len(self.size)
 
-    @property
-    def gpus(self) -> np.ndarray:
-        return self.tp * self.dp
-
 
 def parallel_options(scenario: Scenario) -> list[tuple[int, int, int]]:
     """(pool index, tp, dp) layouts a stage may take. TP groups (dp = 1) must fit inside one node (one instance,

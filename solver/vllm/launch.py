@@ -15,7 +15,7 @@ import math
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from solver.domain.placement import Placement
+from solver.domain.placement import Placement, engines_of
 from solver.domain.solution import Solution
 from solver.perf.deployment import vllm_partition
 
@@ -126,7 +126,7 @@ def launch_plan(placement: Placement, model: str, input_tokens: int, output_toke
     if placement.replicas > 1:
         notes.append(f"run {placement.replicas} identical copies of this server on separate GPUs behind a load "
                      "balancer; the demand needs all of them")
-    dp = placement.stages[0].dp if placement.pipeline_stages == 1 else 1
+    dp = engines_of(placement.stages)
     return LaunchPlan(model=model, tp=degrees[-1], pp=placement.pipeline_stages, dp=dp,
                       layer_partition=[s.layers for s in placement.stages],
                       max_num_seqs=math.ceil(placement.requests_in_flight / dp),
