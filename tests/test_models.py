@@ -29,6 +29,9 @@ MODELS = bundled_dir("configs") / "models"
     ("deepseek-v3", 671.0, 37.6), ("gpt-oss-120b", 116.8, 5.7), ("llama-2-7b", 6.74, 6.74),
     ("llama-2-70b", 68.98, 68.98), ("mistral-7b", 7.25, 7.25), ("qwen2.5-72b", 72.7, 72.7), ("qwen3-8b", 8.19, 8.19),
     ("qwen3-32b", 32.8, 32.8), ("qwen3-30b-a3b", 30.5, 3.35), ("llama-3.2-1b", 1.24, 1.5),
+    ("deepseek-r1", 671.0, 37.6), ("kimi-k2", 1026.4, 32.9), ("gpt-oss-20b", 20.9, 4.2), ("mixtral-8x22b", 140.6, 39.2),
+    # Llama 4: 17B active; 400B (Maverick) total, 109B (Scout) with its ~1B vision encoder, not counted here
+    ("llama-4-scout", 107.8, 17.2), ("llama-4-maverick", 400.7, 17.2),
 ])
 def test_bundled_configs_give_the_published_parameter_counts(name, total, active):
     """Totals and active parameters (embeddings included) as the model cards publish them."""
@@ -49,6 +52,18 @@ def test_latent_and_sliding_window_kv_caches():
     assert arch.cached_tokens(gpt, 100) == 100 and arch.cached_tokens(gpt, 8192) == pytest.approx((8192 + 128) / 2)
     qwen, _, _ = read_hf_config(MODELS / "qwen2.5-7b.json")
     assert qwen.sliding_layers_share == 0.0  # use_sliding_window: false
+
+
+def test_llama4_interleaves_moe_layers_with_a_shared_expert_and_chunked_attention():
+    """Maverick: every second layer MoE (128 experts of 8192 plus a shared one), the others dense MLPs of 16384;
+    three layers in four attend within chunks of 8192 tokens, every fourth globally. Scout: MoE everywhere."""
+    maverick, used, _ = read_hf_config(MODELS / "llama-4-maverick.json")
+    assert {"interleave_moe_layer_step", "intermediate_size_mlp", "no_rope_layers"} <= set(used)
+    assert (maverick.dense_layers, maverick.shared_experts, maverick.moe_d_ff, maverick.d_ff) == (24, 1, 8192, 16384)
+    assert (maverick.sliding_window, maverick.sliding_layers_share) == (8192, 0.75)
+    assert arch.cached_tokens(maverick, 100_000) == pytest.approx(100_000 / 4 + 0.75 * 8192)
+    scout, _, _ = read_hf_config(MODELS / "llama-4-scout.json")
+    assert (scout.dense_layers, scout.num_experts, scout.experts_per_token) == (0, 16, 1)
 
 
 def test_moe_reads_the_experts_its_tokens_hit():

@@ -1,6 +1,7 @@
 """A model described the way the ecosystem writes it: a Hugging Face `config.json` (a file, or a folder holding
-one; read offline). Dense, mixture-of-experts (Mixtral, Qwen-MoE, DeepSeek, gpt-oss), latent attention (MLA) and
-sliding-window models map onto ModelArch; `fields_used` says which keys the model was built from."""
+one; read offline). Dense, mixture-of-experts (Mixtral, Qwen-MoE, DeepSeek, Kimi-K2, gpt-oss, Llama 4), latent
+attention (MLA), sliding-window and chunked-attention models map onto ModelArch; `fields_used` says which keys the
+model was built from."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ QUANT = {"fp8": "fp8", "mxfp4": "int4", "awq": "int4", "gptq": "int4", "compress
 KEYS: dict[str, tuple[str, ...]] = {
     "num_layers": ("num_hidden_layers", "n_layer", "num_layers"),
     "d_model": ("hidden_size", "n_embd", "d_model"),
-    "d_ff": ("intermediate_size", "ffn_dim", "moe_intermediate_size"),
+    "d_ff": ("intermediate_size_mlp", "intermediate_size", "ffn_dim", "moe_intermediate_size"),
     "vocab_size": ("vocab_size",),
     "num_heads": ("num_attention_heads", "n_head"),
     "num_kv_heads": ("num_key_value_heads", "num_kv_heads"),
@@ -35,8 +36,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "qk_rope_head_dim": ("qk_rope_head_dim",),
     "qk_nope_head_dim": ("qk_nope_head_dim",),
     "v_head_dim": ("v_head_dim",),
-    "sliding_window": ("sliding_window",),
+    "sliding_window": ("sliding_window", "attention_chunk_size"),
 }
+# Every k-th layer is a MoE layer, the others dense (Llama 4 Maverick: 2; Qwen-MoE's decoder_sparse_step)
+MOE_STEP_KEYS = ("interleave_moe_layer_step", "decoder_sparse_step")
 
 
 def config_file(path: Path) -> Path | None:
@@ -90,6 +93,7 @@ def read_hf_config(path: Path) -> tuple[ModelArch, list[str], int | None]:
     if values.get("kv_lora_rank"):  # MLA: attention width per head is its no-rope plus rope part
         values["head_dim"] = values.get("qk_nope_head_dim", 0) + values.get("qk_rope_head_dim", 0)
         values["num_kv_heads"] = values["num_heads"] if "num_heads" in values else None
+    used += _moe_layout(data, values)
     if values.get("sliding_window"):
         values["sliding_layers_share"], share_key = _sliding_share(data)
         used += [share_key] if share_key else []
@@ -117,11 +121,34 @@ def _precision(data: dict[str, Any]) -> tuple[str, str | None]:
     return DTYPES.get(dtype, "bf16"), ("torch_dtype" if dtype in DTYPES else None)
 
 
+def _moe_layout(data: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """Which layers are MoE layers and how wide the experts are, where a family says it its own way; returns the
+    keys read. Llama 4 calls its dense layers' MLP width `intermediate_size_mlp` and its experts' (and the shared
+    expert every MoE layer has) `intermediate_size`; it and Qwen-MoE make every k-th layer a MoE layer."""
+    if not values.get("num_experts"):
+        return []
+    used = []
+    if "intermediate_size_mlp" in data and data.get("intermediate_size"):
+        values["moe_d_ff"], values["shared_experts"] = data["intermediate_size"], 1
+        used.append("intermediate_size")
+    step_key = next((k for k in MOE_STEP_KEYS if isinstance(data.get(k), int) and data[k] > 1), None)
+    layers = values.get("num_layers")
+    if step_key and isinstance(layers, int):
+        values["dense_layers"] = layers - layers // data[step_key]
+        used.append(step_key)
+    return used
+
+
 def _sliding_share(data: dict[str, Any]) -> tuple[float, str | None]:
-    """How many layers use the window: `layer_types` says per layer; `use_sliding_window: false` none; else all."""
+    """How many layers use the window: `layer_types` says per layer; Llama 4's chunked attention (a window of at
+    most attention_chunk_size tokens) runs on the layers with rotary embeddings (`no_rope_layers` 1), the others
+    attend globally; `use_sliding_window: false` none; else all."""
     types = data.get("layer_types")
     if isinstance(types, list) and types:
         return sum("sliding" in str(t) for t in types) / len(types), "layer_types"
+    rope = data.get("no_rope_layers")
+    if data.get("attention_chunk_size") and isinstance(rope, list) and rope:
+        return sum(1 for flag in rope if flag) / len(rope), "no_rope_layers"
     if data.get("use_sliding_window") is False:
         return 0.0, "use_sliding_window"
     return 1.0, None
