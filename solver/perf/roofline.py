@@ -9,7 +9,8 @@ slow). Tensor parallelism divides weights, FLOPs and KV heads by the TP degree a
 per layer; expert parallelism (dp > 1, mixture-of-experts models) runs attention data-parallel and spreads the
 routed experts over the stage's GPUs, exchanging tokens instead of all-reducing the MoE layers. The achieved
 fractions of peak (efficiencies) and fixed overheads per layer, per engine step and per sequence in a step (the
-engine's CPU work grows with the batch) come from the GPU catalog, where calibration overwrites them.
+engine's CPU work grows with the batch) come from the GPU catalog, where calibration overwrites them; a MoE layer
+adds a fixed time of its own (MOE_LAYER_OVERHEAD_US: its routing kernels).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ ALLREDUCE_LATENCY_S = 8e-6  # per ring hop: NCCL's small-message latency between
 # on the fit split of the published runs (10 / 15 / 20 / 25 us: 5.7 / 5.2 / 5.4 / 5.5% median error); the ring's
 # 2(t-1) hops had predicted TP 2 7-14% too fast and TP 4 10-13% too slow on A100s and H100s.
 CUSTOM_ALLREDUCE_LATENCY_S = 15e-6
+# A MoE layer's fixed time beyond a dense layer's, per forward pass: vLLM's fused-MoE path adds the router GEMM,
+# top-k softmax, block alignment of the routed tokens, a second grouped GEMM launch and the weighted sum, kernels
+# that take microseconds each whatever the batch. Two independent batch-1 sources miss about that much: Qwen3-30B-A3B
+# (48 MoE layers) on an A100-80GB, tenstorrent/tt-inference-server issue #340 (vLLM server, TPOT 9.6 ms where the
+# roofline gave 7.1: 51 us per layer), and on our H200 with vLLM 0.26 (results/calibration/vllm_h200_runs.README.md:
+# ~35 us). 40 us: A100 +6%, H200 +5%, the Argonne Mixtral-8x7B runs (A100-40GB, TP 4) within 2% median.
+MOE_LAYER_OVERHEAD_US = 40.0
 GIB = 2**30 / 1e9  # GPUs sold as "80 GB" hold 80 GiB; every other figure here is in 10^9 bytes
 RUNTIME_RESERVE_GB = 0.5  # vLLM's non-torch memory (0.13 GiB on one H100, 0.55 with TP 2: NCCL) and allocator slack
 ACTIVATION_BYTES = 2
@@ -81,10 +89,10 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "8"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
+    version = "9"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
     # per-layer time in the catalog, memory as CUDA shows it; 6: a per-sequence cost in every engine step; 7: the
     # attention's FLOPs at the GEMMs' rate, only its KV-cache reads slower; 8: one all-reduce latency on NVLink
-    # whatever the TP degree, expert parallelism)
+    # whatever the TP degree, expert parallelism; 9: a fixed time per MoE layer)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings, dp: int = 1) -> StageProfile:
@@ -95,7 +103,7 @@ class RooflineModel:
         layer_flops = 2 * arch.active_params_per_layer(m) / t  # per token (MoE: the experts it is routed to)
         kv_token_gpu = arch.kv_bytes_per_token_layer_gpu(m, t)  # per token per layer per GPU
         attn_width = m.num_heads * m.head_dim / t
-        overhead = spec.layer_overhead_us * 1e-6
+        overhead = (spec.layer_overhead_us + arch.moe_layer_share(m) * MOE_LAYER_OVERHEAD_US) * 1e-6
 
         # Prefill: B prompts of I tokens, each rank's in chunks of prefill_chunk_tokens.
         chunks = math.ceil(rank_b * inp / w.prefill_chunk_tokens)
