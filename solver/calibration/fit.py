@@ -118,7 +118,7 @@ def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel,
     starts = [prior, np.clip(np.where(efficiency, prior * 0.7, prior + 0.5 * scale), lower, upper),
               np.clip(np.where(efficiency, prior * 0.45, prior + 2 * scale), lower, upper)]
     best = min((least_squares(residuals, x0, bounds=(lower, upper), x_scale=scale, diff_step=1e-3, max_nfev=200,
-                                       loss="soft_l1", f_scale=ROBUST_SCALE)
+                              loss="soft_l1", f_scale=ROBUST_SCALE)
                 for x0 in starts), key=lambda result: result.cost)
     return spec.model_copy(update=dict(zip(names, map(float, best.x))))
 
