@@ -74,8 +74,7 @@ def group_stage_types(arcs: ArcSet) -> StageGroups:
             for run in np.split(order, start[1:])]
     slopes = np.array(fits).reshape(2, len(start), 2)
     return StageGroups(pool=arcs.pool[heads], tp=arcs.tp[heads], dp=arcs.dp[heads], role=arcs.role[heads],
-                       cost=arcs.cost[heads],
-                       lo=arcs.size[heads], start=start, members=order,
+                       cost=arcs.cost[heads], lo=arcs.size[heads], start=start, members=order,
                        prefill_slope=slopes[0, :, 0], prefill_intercept=slopes[0, :, 1],
                        step_slope=slopes[1, :, 0], step_intercept=slopes[1, :, 1])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from solver.domain.placement import Placement
+from solver.domain.placement import Placement, engines_of
 from solver.domain.solution import Solution
 
 
@@ -48,8 +48,8 @@ def render(solution: Solution, console: Console) -> None:
         ("Batch size", f"{p.batch_size} per stage" + (f" x {p.pipeline_stages} micro-batches = "
                                                       f"{p.requests_in_flight} requests in flight"
                                                       if p.pipeline_stages > 1 else " (requests in flight)")
-                       + (f", {p.batch_size / p.stages[0].dp:g} per data-parallel engine" if p.stages[0].dp > 1
-                          else "")
+                       + (f", {p.batch_size / engines_of(p.stages):g} per data-parallel engine"
+                          if engines_of(p.stages) > 1 else "")
                        + (f"; KV-limited: its KV cache cannot hold the {p.requested_batch_size} per stage asked, "
                           "so vLLM runs this many at once" if p.kv_limited else "")),
         ("Method / backend", f"{solution.method} / {solution.backend}"),

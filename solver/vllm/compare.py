@@ -49,7 +49,7 @@ def measurement_of(solution: Solution, bench: dict, plan: LaunchPlan, source: st
     (gpu,) = types
     completed = int(bench["completed"])
     return Measurement(source=source, model=solution.model, gpu_type=gpu, tp=plan.tp, pp=plan.pp, dp=plan.dp,
-                       gpus_per_node=solution.gpus_per_node.get(gpu, plan.tp * plan.pp * plan.dp),
+                       gpus_per_node=solution.gpus_per_node.get(gpu, plan.gpus),
                        batch_size=min(solution.placement.requests_in_flight, completed),
                        input_tokens=round(bench["total_input_tokens"] / completed),
                        output_tokens=round(bench["total_output_tokens"] / completed),

@@ -51,6 +51,11 @@ class LaunchPlan:
         return not self.problems
 
     @property
+    def gpus(self) -> int:
+        """GPUs of one replica: TP x PP, or TP x DP engines of an expert-parallel stage."""
+        return self.tp * self.pp * self.dp
+
+    @property
     def env(self) -> dict[str, str]:
         """VLLM_PP_LAYER_PARTITION only where the split differs from vLLM's default."""
         if self.pp > 1 and self.layer_partition != vllm_partition(sum(self.layer_partition), self.pp):
@@ -86,7 +91,7 @@ class LaunchPlan:
                      f"--port={RAY_PORT}")
         steps += [f"# worker node ({n.gpus}x {n.gpu_type}, stages {n.stages}): ray start "
                   f"--address=$HEAD_IP:{RAY_PORT}" for n in workers]
-        return steps + [f"# head node, once `ray status` shows {self.tp * self.pp * self.dp} GPUs: {serve}"]
+        return steps + [f"# head node, once `ray status` shows {self.gpus} GPUs: {serve}"]
 
 
 def nodes_of(placement: Placement, gpus_per_node: dict[str, int]) -> list[NodeGroup]:
