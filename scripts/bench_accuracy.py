@@ -12,6 +12,9 @@ H200 fits the fixed time per layer too (--fit-layer-overhead): its runs are ours
 1 on models of 16 to 80 layers, which separates that time from the step overhead (results/calibration/
 vllm_h200_runs.README.md); every other type holds it at the value measured on the lent H100.
 
+Sources in NEVER_FITTED take no part in any fit here or in the installed catalog: they are predicted with the
+installed catalog only, run by run, as data the factors never saw (see each file's README for why).
+
 The published AWS runs name a distilled checkpoint (DeepSeek-R1-Distill-Llama-70B); its architecture is
 Llama-3.3-70B's, hence --model llama-3.3-70b, and they ran with gpu_memory_utilization 0.85 (their README).
 """
@@ -24,11 +27,16 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from solver.calibration.fit import calibrate, fit_factors, gpu_types, predict, relative_errors, split
+from solver.calibration.fit import calibrate, fit_factors, gpu_types, predict, relative_errors, served, split
 from solver.calibration.measurements import Defaults, collect
 from solver.loaders.catalog import load_catalog
 from solver.loaders.resources import bundled_dir
 from solver.perf import get_model
+
+# GPUStack's vLLM v0.11 lab runs (gpustack_vllm_v011.README.md): their H100 ran prefill at ~37% of its peak where
+# three other Hopper sources agree on ~66%, and a fit to them would trade those sources for this one; their 12 A100
+# runs are too few to fit an A100-80GB row of their own. So they test the installed catalog and nothing else.
+NEVER_FITTED = frozenset({"gpustack_vllm_v011.csv"})
 
 
 def main() -> None:
@@ -39,8 +47,9 @@ def main() -> None:
     parser.add_argument("--fit-layer-overhead", default="H200", help="as `calibrate --fit-layer-overhead`")
     args = parser.parse_args()
     priors, perf = load_catalog(calibrated=False), get_model("roofline")
-    runs = collect([bundled_dir("calibration")], priors, Defaults(model=args.model,
-                                                   gpu_memory_utilization=args.gpu_memory_utilization))
+    every = collect([bundled_dir("calibration")], priors, Defaults(model=args.model,
+                                                    gpu_memory_utilization=args.gpu_memory_utilization))
+    runs = [m for m in every if source_of(m) not in NEVER_FITTED]
     depth_fitted = gpu_types(priors, args.fit_layer_overhead)
     fitted = {r.gpu_type: r.after for r in calibrate(runs, priors, perf, args.holdout,
                                                      fit_layer_overhead=depth_fitted)}
@@ -72,8 +81,14 @@ def main() -> None:
         summary.add_row(gpu, *(f"{c:.0%}" for c in cells))
     console.print(summary)
     console.print(held_out_by_source([m for m in runs if id(m) in held_ids], fitted, perf))
-    console.print(installed_catalog_by_source(runs, priors, perf))
+    console.print(installed_catalog_by_source(every, priors, perf))
+    console.print(never_fitted_runs([m for m in every if source_of(m) in NEVER_FITTED], perf))
     console.print(leave_one_file_out(runs, priors, perf))
+
+
+def source_of(m) -> str:
+    """The file a measurement came from."""
+    return m.source.split(":")[0]
 
 
 def spread(errors) -> list[str]:
@@ -114,6 +129,22 @@ def installed_catalog_by_source(runs, priors, perf) -> Table:
     for (source, gpu), values in sorted(groups.items()):
         table.add_row(source, gpu, "yes" if gpu in calibrated else "no (priors)", str(len(values)), *spread(values),
                       f"{np.median(values):+.0%}")
+    return table
+
+
+def never_fitted_runs(runs, perf) -> Table:
+    """Every run of the NEVER_FITTED sources against the installed catalog, with the concurrency vLLM reaches."""
+    installed = load_catalog()
+    table = Table(title="never-fitted sources, run by run, with the installed catalog", title_justify="left")
+    for column in ("source", "model", "GPU", "TP", "requests", "in/out", "measured", "predicted", "err",
+                   "at once"):
+        table.add_column(column, justify="right")
+    for m in runs:
+        estimate = served(m, installed.spec(m.gpu_type), perf)
+        predicted, concurrency = estimate.tokens_per_s, estimate.concurrency
+        table.add_row(m.source, m.model.name, m.gpu_type, str(m.tp), str(m.batch_size),
+                      f"{m.input_tokens}/{m.output_tokens}", f"{m.tokens_per_s:.1f}", f"{predicted:.1f}",
+                      f"{predicted / m.tokens_per_s - 1:+.0%}", str(concurrency))
     return table
 
 

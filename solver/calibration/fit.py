@@ -23,6 +23,7 @@ from solver.domain.hardware import CALIBRATED_FIELDS, Catalog, GpuSpec
 from solver.domain.workload import Settings, Workload
 from solver.perf.base import PerformanceModel
 from solver.perf.deployment import Deployment
+from solver.perf.estimate import PipelineEstimate
 from solver.storage.atomic import write_csv_atomic
 
 # Physically plausible ranges (lower, upper) and the scale of a "large" change, per fitted factor. Kept tight on
@@ -54,13 +55,18 @@ FITTED_FIELDS = tuple(f for f in CALIBRATED_FIELDS if f != "layer_overhead_us")
 DEPTH_FITTED_FIELDS = tuple(CALIBRATED_FIELDS)
 
 
-def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
-    """Predicted generated tok/s of a measured deployment (0 when its weights do not fit)."""
+def served(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> PipelineEstimate:
+    """The prediction of a measured deployment as its vLLM server ran it."""
     settings = Settings(gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs)
     work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size])
     deployment = Deployment.uniform(m.model, work, settings, spec, m.tp, m.pp, m.batch_size, m.gpus_per_node,
                                     list(m.stage_layers) if m.stage_layers else None, m.dp)
-    return deployment.evaluate_served(perf)[0].tokens_per_s
+    return deployment.evaluate_served(perf)[0]
+
+
+def predict(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> float:
+    """Predicted generated tok/s of a measured deployment (0 when its weights do not fit)."""
+    return served(m, spec, perf).tokens_per_s
 
 
 def relative_errors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel) -> np.ndarray:
