@@ -35,7 +35,8 @@ from solver.perf import get_model
 
 # GPUStack's vLLM v0.11 lab runs (gpustack_vllm_v011.README.md): their H100 ran prefill at ~37% of its peak where
 # three other Hopper sources agree on ~66%, and a fit to them would trade those sources for this one; their 12 A100
-# runs are too few to fit an A100-80GB row of their own. So they test the installed catalog and nothing else.
+# runs are too few to fit an A100-80GB row of their own. So they test the installed catalog and nothing else (their
+# Qwen3-235B-A22B runs chose one constant of the model, MOE_GEMM_HALF_WIDTH in solver/perf/roofline.py).
 NEVER_FITTED = frozenset({"gpustack_vllm_v011.csv"})
 
 

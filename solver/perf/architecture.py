@@ -52,6 +52,13 @@ def active_params_per_layer(m: ModelArch) -> float:
     return attention_params(m) + mlp_params(m, active=True) + 2 * m.d_model
 
 
+def routed_active_params_per_layer(m: ModelArch) -> float:
+    """The part of `active_params_per_layer` one token computes in routed experts (0 for a dense model)."""
+    if not m.is_moe:
+        return 0.0
+    return moe_layer_share(m) * m.experts_per_token * _mlp(m, m.moe_d_ff or m.d_ff)
+
+
 def routed_expert_share(m: ModelArch) -> float:
     """Share of an (average) layer's weights that are routed experts: what expert parallelism spreads over GPUs
     and what a forward pass reads only in part. The attention, router, shared experts and dense layers are the rest."""

@@ -10,7 +10,8 @@ per layer; expert parallelism (dp > 1, mixture-of-experts models) runs attention
 routed experts over the stage's GPUs, exchanging tokens instead of all-reducing the MoE layers. The achieved
 fractions of peak (efficiencies) and fixed overheads per layer, per engine step and per sequence in a step (the
 engine's CPU work grows with the batch) come from the GPU catalog, where calibration overwrites them; a MoE layer
-adds a fixed time of its own (MOE_LAYER_OVERHEAD_US: its routing kernels).
+adds a fixed time of its own (MOE_LAYER_OVERHEAD_US: its routing kernels), and its routed experts' grouped GEMMs
+compute below the dense rate, the more so the narrower each GPU's slice of an expert (MOE_GEMM_HALF_WIDTH).
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ CUSTOM_ALLREDUCE_LATENCY_S = 15e-6
 # roofline gave 7.1: 51 us per layer), and on our H200 with vLLM 0.26 (results/calibration/vllm_h200_runs.README.md:
 # ~35 us). 40 us: A100 +6%, H200 +5%, the Argonne Mixtral-8x7B runs (A100-40GB, TP 4) within 2% median.
 MOE_LAYER_OVERHEAD_US = 40.0
+# The routed experts' grouped GEMMs (vLLM's fused-MoE kernels) run below the dense GEMMs' rate, the more so the
+# narrower each GPU's slice of an expert: at w columns of its intermediate width per GPU they reach
+# w / (w + 512) of it. Chosen on GPUStack's vLLM v0.11 runs of Qwen3-235B-A22B at TP 8 on A100s (w = 192: prefill
+# predicted +62% to +87% too fast at the dense rate, 2% median with it; gpustack_vllm_v011.README.md in
+# results/calibration) and consistent with the rest: Qwen3-30B-A3B on our H200 (w = 768) 7% -> 5% median,
+# Mixtral-8x7B on the Argonne A100s (w = 3,584 at TP 4) 2% -> 3%, kernel benchmarks of fused MoE at Qwen3-30B-A3B's
+# shape on an H100 at 22-53% of peak (ByteDance-Seed/VeOmni PR #460, linkedin/Liger-Kernel PR #1294; the dense
+# GEMMs' fit: 66%).
+MOE_GEMM_HALF_WIDTH = 512.0
 GIB = 2**30 / 1e9  # GPUs sold as "80 GB" hold 80 GiB; every other figure here is in 10^9 bytes
 RUNTIME_RESERVE_GB = 0.5  # vLLM's non-torch memory (0.13 GiB on one H100, 0.55 with TP 2: NCCL) and allocator slack
 ACTIVATION_BYTES = 2
@@ -77,6 +87,13 @@ def roofline_parts(flops: float, num_bytes: float, spec: GpuSpec, precision: str
     return np.array([compute, 0.0]) if compute >= memory else np.array([0.0, memory])
 
 
+def grouped_gemm_share(m: ModelArch, tp: int, dp: int) -> float:
+    """The share of the dense GEMMs' rate a MoE model's routed experts compute at (MOE_GEMM_HALF_WIDTH). TP
+    slices every expert's intermediate width over the `tp` GPUs; expert parallelism (dp > 1) keeps experts whole."""
+    width = (m.moe_d_ff or m.d_ff) / (tp if dp == 1 else 1)
+    return width / (width + MOE_GEMM_HALF_WIDTH)
+
+
 def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray:
     """Attention runs as its own kernel (flash/paged attention, bf16 whatever the weight format) after the GEMMs.
     Its FLOPs (the prefill's causal attention) run as fast as the GEMMs: FlashAttention-2 reaches 50-73% of an
@@ -89,10 +106,11 @@ def attention_parts(flops: float, num_bytes: float, spec: GpuSpec) -> np.ndarray
 @register("roofline")
 class RooflineModel:
     name = "roofline"
-    version = "9"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
+    version = "10"  # bump whenever a prediction changes (4: memory in GiB, MoE, MLA, sliding windows; 5: measured
     # per-layer time in the catalog, memory as CUDA shows it; 6: a per-sequence cost in every engine step; 7: the
     # attention's FLOPs at the GEMMs' rate, only its KV-cache reads slower; 8: one all-reduce latency on NVLink
-    # whatever the TP degree, expert parallelism; 9: a fixed time per MoE layer)
+    # whatever the TP degree, expert parallelism; 9: a fixed time per MoE layer; 10: experts' grouped GEMMs slower
+    # the narrower their slice per GPU)
 
     def stage_profile(self, model: ModelArch, workload: Workload, spec: GpuSpec, memory_gb: float, tp: int,
                       batch: int, settings: Settings, dp: int = 1) -> StageProfile:
@@ -100,7 +118,9 @@ class RooflineModel:
         inp, out = w.input_tokens, w.output_tokens
         rank_b = math.ceil(b / dp)  # requests the busiest data-parallel rank runs (all of them when dp = 1)
         layer_gb = arch.layer_weight_gb(m) * 1e9  # bytes of one layer, all GPUs together
-        layer_flops = 2 * arch.active_params_per_layer(m) / t  # per token (MoE: the experts it is routed to)
+        routed = arch.routed_active_params_per_layer(m)
+        # per token (MoE: the experts it is routed to, counted at the rate their grouped GEMMs run)
+        layer_flops = 2 * (arch.active_params_per_layer(m) - routed + routed / grouped_gemm_share(m, t, dp)) / t
         kv_token_gpu = arch.kv_bytes_per_token_layer_gpu(m, t)  # per token per layer per GPU
         attn_width = m.num_heads * m.head_dim / t
         overhead = (spec.layer_overhead_us + arch.moe_layer_share(m) * MOE_LAYER_OVERHEAD_US) * 1e-6
