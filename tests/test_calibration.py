@@ -193,7 +193,7 @@ def test_priors_predict_a_published_source_they_never_saw(catalog, perf):
     assert np.abs(errors).max() < 0.08
 
 
-def test_moe_layers_pay_their_routing_kernels_at_one_request(catalog, perf):
+def test_moe_layers_pay_their_routing_kernels_at_one_request(catalog, perf, monkeypatch):
     """Qwen3-30B-A3B at one request on an A100-80GB, a published server run never fitted
     (results/calibration/tenstorrent_gpu_qwen3.README.md): with a MoE layer's fixed time the priors land within 10%;
     the roofline of the active weights alone was 20-35% too fast (48 layers x ~40 us of routing kernels missing)."""
@@ -204,12 +204,8 @@ def test_moe_layers_pay_their_routing_kernels_at_one_request(catalog, perf):
     assert len(runs) == 4 and {m.gpu_type for m in runs} == {"A100"}
     priors = load_catalog(calibrated=False).spec("A100")
     assert np.abs(relative_errors(runs, priors, perf)).max() < 0.10
-    kept = roofline.MOE_LAYER_OVERHEAD_US
-    try:
-        roofline.MOE_LAYER_OVERHEAD_US = 0.0
-        assert relative_errors(runs, priors, perf).min() > 0.2
-    finally:
-        roofline.MOE_LAYER_OVERHEAD_US = kept
+    monkeypatch.setattr(roofline, "MOE_LAYER_OVERHEAD_US", 0.0)
+    assert relative_errors(runs, priors, perf).min() > 0.2
 
 
 def test_a100_priors_hold_for_kv_limited_request_floods_of_a_recent_vllm(catalog, perf):
@@ -226,7 +222,7 @@ def test_a100_priors_hold_for_kv_limited_request_floods_of_a_recent_vllm(catalog
     assert np.abs(errors).max() < 0.20
 
 
-def test_experts_grouped_gemms_run_slower_the_narrower_tp_slices_them(catalog, perf):
+def test_experts_grouped_gemms_run_slower_the_narrower_tp_slices_them(catalog, perf, monkeypatch):
     """Qwen3-235B-A22B at TP 8 on A100s (GPUStack, vLLM v0.11; 192 of an expert's 1,536 columns per GPU): at the
     dense GEMMs' rate its prefill-heavy runs were 62-87% too fast; with the experts at w / (w + 512) of it, within
     10% median. Expert parallelism keeps experts whole, so their GEMMs keep more of the rate than under TP."""
@@ -237,14 +233,10 @@ def test_experts_grouped_gemms_run_slower_the_narrower_tp_slices_them(catalog, p
     assert len(runs) == 3
     priors = load_catalog(calibrated=False).spec("A100")
     assert median_abs(relative_errors(runs, priors, perf)) < 0.10
-    kept = roofline.MOE_GEMM_HALF_WIDTH
-    try:
-        roofline.MOE_GEMM_HALF_WIDTH = 0.0
-        assert relative_errors(runs, priors, perf).min() > 0.5
-    finally:
-        roofline.MOE_GEMM_HALF_WIDTH = kept
     deepseek = resolve_model("deepseek-v3", MEASURED)
     assert roofline.grouped_gemm_share(deepseek, 8, 1) < 0.4 < 0.75 < roofline.grouped_gemm_share(deepseek, 1, 8)
+    monkeypatch.setattr(roofline, "MOE_GEMM_HALF_WIDTH", 0.0)
+    assert relative_errors(runs, priors, perf).min() > 0.5
 
 
 def test_runs_may_name_a_bundled_model_by_its_hugging_face_id():
