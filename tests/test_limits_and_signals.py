@@ -80,7 +80,8 @@ def test_ctrl_c_stops_within_a_second_with_exit_130_and_writes_nothing(tmp_path,
     sent = time.perf_counter()
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
-    assert time.perf_counter() - sent < 1.0
+    took = time.perf_counter() - sent
+    assert took < 1.0, f"stopped {took:.1f} s after Ctrl-C, exit {process.returncode}; stderr:\n{err}"
     assert process.returncode == 130, err
     assert "Traceback" not in err and len([line for line in err.splitlines() if "interrupted" in line]) == 1
     assert not (out / "solution.json").exists()
@@ -154,7 +155,8 @@ def test_ctrl_c_stops_a_capacity_plan_and_its_worker_processes(tmp_path):
     sent = time.perf_counter()
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
-    assert time.perf_counter() - sent < 1.0
+    took = time.perf_counter() - sent
+    assert took < 1.0, f"stopped {took:.1f} s after Ctrl-C, exit {process.returncode}; stderr:\n{err}"
     assert process.returncode == 130, err
     assert err.strip().splitlines() == [line for line in err.strip().splitlines() if "interrupted" in line], err
     assert not out.exists()
