@@ -163,3 +163,33 @@ def test_the_python_api_runs_a_sweep(spec, tmp_path):
     frame = sweep(spec, tmp_path / "out", workers=1, run_date="2026-11-24")
     assert len(frame) == 8 and set(frame["status"]) == {"optimal"}
     assert json.loads(frame["gpus_by_type"].iloc[0])
+
+
+def test_a_new_performance_model_version_solves_the_points_again(monkeypatch):
+    """A point's key covers the performance model's version: after a model change, a resumed night does not keep
+    answers the old model gave, and every row says which model gave it."""
+    from solver.perf.roofline import RooflineModel
+    from solver.sweeps.point import data_hash, engine_version
+    from solver.sweeps.spec import Point
+
+    point = Point(scenario="tiny")
+    before, stamp = data_hash(point), engine_version()
+    assert stamp.endswith(f"roofline v{RooflineModel.version}")
+    monkeypatch.setattr(RooflineModel, "version", "test")
+    assert data_hash(point) != before and engine_version() != stamp
+
+
+def test_diff_says_first_when_the_performance_model_changed_between_nights():
+    from solver.sweeps.history import diff, markdown
+
+    night = {"point_id": "p1", "scenario": "tiny", "status": "optimal", "message": "",
+             "placement": '[["A100", 1, 0, 4]]', "cost_per_million_tokens": 1.0}
+    frame = pd.DataFrame([{**night, "run_date": "2026-11-25", "tool_version": "0.2.0, roofline v9"},
+                          {**night, "run_date": "2026-11-26", "tool_version": "0.2.0, roofline v10",
+                           "cost_per_million_tokens": 1.2}])
+    changes, _, _ = diff(frame, 0.05)
+    assert [c.kind for c in changes] == ["engine", "cost"]
+    assert (changes[0].before, changes[0].after) == ("0.2.0, roofline v9", "0.2.0, roofline v10")
+    note = markdown(changes, "2026-11-25", "2026-11-26", "nightly", 0.05)
+    assert note.index("performance model changed") < note.index("moved more than")
+    assert not diff(frame.assign(tool_version="0.2.0, roofline v10"), 0.5)[0]

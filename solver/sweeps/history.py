@@ -49,7 +49,7 @@ def trend(frame: pd.DataFrame) -> pd.DataFrame:
 @dataclass
 class Change:
     point: str
-    kind: str  # "placement", "cost" or "failure"
+    kind: str  # "engine", "placement", "cost" or "failure"
     before: str
     after: str
 
@@ -62,6 +62,9 @@ def diff(frame: pd.DataFrame, threshold: float) -> tuple[list[Change], str, str]
                         "another night (or with --date).")
     before, after = (frame[frame["run_date"] == night].set_index("point_id") for night in nights[-2:])
     changes = []
+    engines = [", ".join(sorted(set(night["tool_version"].dropna().astype(str)))) for night in (before, after)]
+    if engines[0] != engines[1]:  # a new model moves answers as prices do: say so before the moves it explains
+        changes.append(Change("every point", "engine", engines[0], engines[1]))
     labels = describe(after.reset_index()).set_axis(after.index)
     for point in after.index.intersection(before.index):
         old, new, label = before.loc[point], after.loc[point], labels[point]
@@ -89,7 +92,8 @@ def markdown(changes: list[Change], before: str, after: str, name: str, threshol
     lines = [f"# Sweep '{name}': {after} vs {before}", ""]
     if not changes:
         return "\n".join(lines + [f"Nothing changed beyond {threshold:.0%}: every placement is the same.", ""])
-    titles = {"cost": f"$/M tokens moved more than {threshold:.0%}", "placement": "Best placement changed",
+    titles = {"engine": "Tool or performance model changed (the moves below may come from it, not the inputs)",
+              "cost": f"$/M tokens moved more than {threshold:.0%}", "placement": "Best placement changed",
               "failure": "New failures"}
     for kind, title in titles.items():
         mine = [c for c in changes if c.kind == kind]

@@ -29,16 +29,26 @@ def stages_of(placement: str) -> list[Stage]:
             for gpu, tp, first, end, *rest in json.loads(placement)]
 
 
+def engine_version() -> str:
+    """The tool and the performance model a row was solved with ("0.2.0, roofline v10"): a new model version changes
+    answers as much as new prices do."""
+    from solver.domain.choices import DEFAULT_PERF_MODEL
+    from solver.perf import get_model
+
+    perf = get_model(DEFAULT_PERF_MODEL)
+    return f"{__version__}, {perf.name} v{perf.version}"
+
+
 def data_hash(point: Point) -> str:
-    """What a point's answer depends on besides its inputs: the catalog, the scenario's files, a prices or pool
-    file. A change to any of them makes the point run again."""
+    """What a point's answer depends on besides its inputs: the tool and performance model versions, the catalog,
+    the scenario's files, a prices or pool file. A change to any of them makes the point run again."""
     from solver.loaders.catalog import catalog_files
     from solver.loaders.scenario import resolve_config_dir
 
     directory = resolve_config_dir(point.scenario)[0]
     files = [*catalog_files(), *sorted(p for p in directory.iterdir() if p.is_file())]
     files += [Path(p) for p in (point.prices, point.gpu_pool) if p]
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(engine_version().encode() + b"\0")
     for path in files:
         digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"missing"))
     return digest.hexdigest()[:16]
@@ -68,7 +78,7 @@ def solve_point(inputs: dict[str, Any], key: str, digest: str, run_date: str) ->
 
     point = Point(**inputs)
     row: dict[str, Any] = {"key": key, "point_id": point.point_id, "run_date": run_date, **point.model_dump(),
-                           "tool_version": __version__, "data_hash": digest, "status": "error", "message": ""}
+                           "tool_version": engine_version(), "data_hash": digest, "status": "error", "message": ""}
     started = time.perf_counter()
     try:
         # A batch size the grid asks for is answered at that size (infeasible if it does not fit), so nights compare.
