@@ -32,6 +32,8 @@ MODELS = bundled_dir("configs") / "models"
     ("deepseek-r1", 671.0, 37.6), ("kimi-k2", 1026.4, 32.9), ("gpt-oss-20b", 20.9, 4.2), ("mixtral-8x22b", 140.6, 39.2),
     # Llama 4: 17B active; 400B (Maverick) total, 109B (Scout) with its ~1B vision encoder, not counted here
     ("llama-4-scout", 107.8, 17.2), ("llama-4-maverick", 400.7, 17.2),
+    # GLM-4.5-Air: 106B total, 12B active without the 1.2B of embeddings and LM head (its MTP layer is not served)
+    ("glm-4.5-air", 106.9, 13.4),
 ])
 def test_bundled_configs_give_the_published_parameter_counts(name, total, active):
     """Totals and active parameters (embeddings included) as the model cards publish them."""
