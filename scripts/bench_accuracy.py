@@ -50,7 +50,7 @@ def main() -> None:
     priors, perf = load_catalog(calibrated=False), get_model("roofline")
     every = collect([bundled_dir("calibration")], priors, Defaults(model=args.model,
                                                     gpu_memory_utilization=args.gpu_memory_utilization))
-    runs = [m for m in every if source_of(m) not in NEVER_FITTED]
+    runs = [m for m in every if m.file not in NEVER_FITTED]
     depth_fitted = gpu_types(priors, args.fit_layer_overhead)
     fitted = {r.gpu_type: r.after for r in calibrate(runs, priors, perf, args.holdout,
                                                      fit_layer_overhead=depth_fitted)}
@@ -82,14 +82,10 @@ def main() -> None:
         summary.add_row(gpu, *(f"{c:.0%}" for c in cells))
     console.print(summary)
     console.print(held_out_by_source([m for m in runs if id(m) in held_ids], fitted, perf))
-    console.print(installed_catalog_by_source(every, priors, perf))
-    console.print(never_fitted_runs([m for m in every if source_of(m) in NEVER_FITTED], perf))
+    installed = load_catalog()
+    console.print(installed_catalog_by_source(every, installed, priors, perf))
+    console.print(never_fitted_runs([m for m in every if m.file in NEVER_FITTED], installed, perf))
     console.print(leave_one_file_out(runs, priors, perf))
-
-
-def source_of(m) -> str:
-    """The file a measurement came from."""
-    return m.source.split(":")[0]
 
 
 def spread(errors) -> list[str]:
@@ -107,24 +103,23 @@ def held_out_by_source(held, fitted, perf) -> Table:
     groups: dict[tuple[str, str], list[float]] = {}
     for m in held:
         error = abs(predict(m, fitted[m.gpu_type], perf) / m.tokens_per_s - 1)
-        for key in ((m.source.split(":")[0], m.gpu_type), ("all", "")):
+        for key in ((m.file, m.gpu_type), ("all", "")):
             groups.setdefault(key, []).append(error)
     for (source, gpu), values in sorted(groups.items(), key=lambda kv: (kv[0][0] == "all", kv[0])):
         table.add_row(source, gpu, str(len(values)), *spread(values))
     return table
 
 
-def installed_catalog_by_source(runs, priors, perf) -> Table:
+def installed_catalog_by_source(runs, installed, priors, perf) -> Table:
     """|error| of every run with the catalog `predict` and the planner use (gpu_pools/calibration.csv over the
     priors): for a GPU type that file does not calibrate, this is how the priors do on data they never saw."""
-    installed = load_catalog()
     table = Table(title="with the installed catalog (what predict and the planner use), |predicted / measured - 1|",
                   title_justify="left")
     for column in ("source", "GPU", "calibrated", "runs", "median", "p90", "max", "median signed"):
         table.add_column(column, justify="right")
     groups: dict[tuple[str, str], list[float]] = {}
     for m in runs:
-        groups.setdefault((m.source.split(":")[0], m.gpu_type), []).append(
+        groups.setdefault((m.file, m.gpu_type), []).append(
             predict(m, installed.spec(m.gpu_type), perf) / m.tokens_per_s - 1)
     calibrated = {gpu for gpu, spec in installed.specs.items() if spec != priors.spec(gpu)}
     for (source, gpu), values in sorted(groups.items()):
@@ -133,9 +128,8 @@ def installed_catalog_by_source(runs, priors, perf) -> Table:
     return table
 
 
-def never_fitted_runs(runs, perf) -> Table:
+def never_fitted_runs(runs, installed, perf) -> Table:
     """Every run of the NEVER_FITTED sources against the installed catalog, with the concurrency vLLM reaches."""
-    installed = load_catalog()
     table = Table(title="never-fitted sources, run by run, with the installed catalog", title_justify="left")
     for column in ("source", "model", "GPU", "TP", "requests", "in/out", "measured", "predicted", "err",
                    "at once"):
@@ -157,7 +151,7 @@ def leave_one_file_out(runs, priors, perf) -> Table:
         table.add_column(column, justify="right")
     by_file: dict[tuple[str, str], list] = {}
     for m in runs:
-        by_file.setdefault((m.gpu_type, m.source.split(":")[0]), []).append(m)
+        by_file.setdefault((m.gpu_type, m.file), []).append(m)
     errors = []
     for gpu, name in sorted(by_file):
         others = [m for (g, n), group in by_file.items() if g == gpu and n != name for m in group]

@@ -97,7 +97,7 @@ def split(runs: list[Measurement], holdout: float) -> tuple[list[Measurement], l
 def source_weights(runs: list[Measurement]) -> np.ndarray:
     """Per-run weights (mean 1) under which every source file counts the same, so that a 300-run sweep of one
     vLLM version does not drown the 10-run sweeps of another (long contexts, recent vLLM) on the same GPU type."""
-    files = [m.source.split(":")[0] for m in runs]
+    files = [m.file for m in runs]
     counts = Counter(files)
     return np.array([len(runs) / (len(counts) * counts[f]) for f in files])
 
@@ -173,7 +173,7 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
             fit_error_after=median_abs(relative_errors(mine_fit, after, perf)),
             holdout_error_before=median_abs(relative_errors(mine_held, before, perf)),
             holdout_error_after=median_abs(relative_errors(mine_held, after, perf)),
-            sources=sorted({m.source.split(":")[0] for m in mine_fit + mine_held})))
+            sources=sorted({m.file for m in mine_fit + mine_held})))
     return results
 
 

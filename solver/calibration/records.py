@@ -40,6 +40,11 @@ class Measurement:
     dp: int = 1  # --data-parallel-size of an expert-parallel run (one stage)
     extra: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def file(self) -> str:
+        """The file the run came from (`source` without its row or batch)."""
+        return self.source.split(":")[0]
+
     def configuration(self) -> tuple:
         """What identifies a deployment and workload; repeated runs of one configuration share it."""
         return (self.model.name, self.gpu_type, self.tp, self.pp, self.dp, self.gpus_per_node, self.batch_size,

@@ -28,8 +28,7 @@ from solver.vllm.launch import LaunchPlan, launch_script, plan_of_solution
 
 def add_plan(results: ResultSet, plan: LaunchPlan, placement: Placement, console: Console) -> None:
     """launch.sh and plan.json into the result set, and the launch steps on the console."""
-    layout = f"DP {plan.dp} x TP {plan.tp}, expert parallel" if plan.dp > 1 else f"TP {plan.tp} x PP {plan.pp}"
-    header = [f"tokenop-solve launch plan: {plan.model}, {layout} on "
+    header = [f"tokenop-solve launch plan: {plan.model}, {plan.layout} on "
               + " + ".join(f"{n.gpus}x {n.gpu_type}" for n in plan.nodes),
               f"predicted {placement.tokens_per_s:,.0f} tok/s at ${placement.dollar_per_hour:,.2f}/h "
               f"(${placement.cost_per_million_tokens:.4f} per 1M tokens), {placement.requests_in_flight} requests "

@@ -56,6 +56,11 @@ class LaunchPlan:
         return self.tp * self.pp * self.dp
 
     @property
+    def layout(self) -> str:
+        """How the replica splits the work, as the launch plan and the start-up progress line name it."""
+        return f"DP {self.dp} x TP {self.tp}, expert parallel" if self.dp > 1 else f"TP {self.tp} x PP {self.pp}"
+
+    @property
     def env(self) -> dict[str, str]:
         """VLLM_PP_LAYER_PARTITION only where the split differs from vLLM's default."""
         if self.pp > 1 and self.layer_partition != vllm_partition(sum(self.layer_partition), self.pp):

@@ -87,8 +87,7 @@ def vllm_server(plan: LaunchPlan, model: str, python: str, port: int, extra_args
             if waited > timeout_s:
                 raise UserError(f"the vLLM server was not ready after {timeout_s:.0f} s. Last lines of {log}:\n"
                                 f"{tail(log)}\nFix: raise --server-timeout or check the log.")
-            layout = f"TP {plan.tp} x PP {plan.pp}" + (f" x DP {plan.dp}, expert parallel" if plan.dp > 1 else "")
-            progress(f"starting vLLM ({layout}) ... {waited:.0f} s; log: {log}")
+            progress(f"starting vLLM ({plan.layout}) ... {waited:.0f} s; log: {log}")
             time.sleep(2)
         yield base_url
     finally:
