@@ -58,7 +58,8 @@ DEPTH_FITTED_FIELDS = tuple(CALIBRATED_FIELDS)
 def served(m: Measurement, spec: GpuSpec, perf: PerformanceModel) -> PipelineEstimate:
     """The prediction of a measured deployment as its vLLM server ran it."""
     settings = Settings(gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs)
-    work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size])
+    chunk = {"prefill_chunk_tokens": m.max_num_batched_tokens} if m.max_num_batched_tokens else {}
+    work = Workload(input_tokens=m.input_tokens, output_tokens=m.output_tokens, batch_sizes=[m.batch_size], **chunk)
     deployment = Deployment.uniform(m.model, work, settings, spec, m.tp, m.pp, m.batch_size, m.gpus_per_node,
                                     list(m.stage_layers) if m.stage_layers else None, m.dp)
     return deployment.evaluate_served(perf)[0]
@@ -177,9 +178,10 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
     return results
 
 
-def gpu_types(catalog: Catalog, names: str) -> frozenset[str]:
-    """'H200,h100' -> the canonical catalog names; an unknown one is a UserError naming the known ones."""
-    return frozenset(catalog.require(name, "--fit-layer-overhead")
+def gpu_types(catalog: Catalog, names: str, option: str = "--fit-layer-overhead") -> frozenset[str]:
+    """'H200,h100' -> the canonical catalog names; an unknown one is a UserError naming the known ones and
+    `option`."""
+    return frozenset(catalog.require(name, option)
                      for name in filter(None, (n.strip() for n in names.split(","))))
 
 

@@ -90,7 +90,7 @@ def read_tokenop_json(path: Path, data: dict, catalog: Catalog) -> list[Measurem
             output_tokens=int(record["output_tokens"]), tokens_per_s=float(record["tokens_per_s"]),
             gpu_memory_utilization=float(record["gpu_memory_utilization"]),
             stage_layers=tuple(layers) if layers else None, max_num_seqs=_whole(record.get("max_num_seqs")),
-            dp=int(record.get("dp", 1))))
+            dp=int(record.get("dp", 1)), max_num_batched_tokens=_whole(record.get("max_num_batched_tokens"))))
     return runs
 
 

@@ -38,6 +38,7 @@ class Measurement:
     stage_layers: tuple[int, ...] | None = None  # None: vLLM's default split
     max_num_seqs: int | None = None  # the server's --max-num-seqs (per engine); None: vLLM's default for the GPU
     dp: int = 1  # --data-parallel-size of an expert-parallel run (one stage)
+    max_num_batched_tokens: int | None = None  # the engine's prefill chunk (--max-num-batched-tokens); None: 8192
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -57,7 +58,8 @@ class Measurement:
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "tokens_per_s": self.tokens_per_s, "gpu_memory_utilization": self.gpu_memory_utilization,
                 "stage_layers": list(self.stage_layers) if self.stage_layers else None,
-                "max_num_seqs": self.max_num_seqs, "dp": self.dp}
+                "max_num_seqs": self.max_num_seqs, "dp": self.dp,
+                "max_num_batched_tokens": self.max_num_batched_tokens}
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
         raise ConfigError(path, f"columns {sorted(missing)} are missing (header is {list(table.columns)}).",
                           f"use the header of results/calibration/aws_vllm_llama70b.csv: {sorted(CSV_COLUMNS)} "
                           "plus optional model, num_gpus, instance_type, gpu_memory_utilization, max_num_seqs, "
-                          "precision, dp.", row=1)
+                          "max_num_batched_tokens, precision, dp.", row=1)
     if "precision" in table.columns:  # an empty cell reads as NaN: the model's own precision
         table["precision"] = table["precision"].fillna("")
     models: dict[str, ModelArch] = {}
@@ -56,8 +56,10 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
             catalog.spec(gpu).gpus_per_node
         tokens_per_s = _cell(row, "measured_output_tokens_per_s", float, path, row_no)
         max_num_seqs = _cell(row, "max_num_seqs", int, path, row_no, None)
-        if not tokens_per_s > 0 or min(tp, pp, dp) < 1 or (max_num_seqs is not None and max_num_seqs < 1):
-            raise ConfigError(path, "tp, pp, dp, measured_output_tokens_per_s and max_num_seqs must be positive.",
+        chunk = _cell(row, "max_num_batched_tokens", int, path, row_no, None)
+        if not tokens_per_s > 0 or min(tp, pp, dp, *(n for n in (max_num_seqs, chunk) if n is not None)) < 1:
+            raise ConfigError(path, "tp, pp, dp, measured_output_tokens_per_s, max_num_seqs and "
+                                    "max_num_batched_tokens must be positive.",
                               "fix or drop this row.", row=row_no)
         runs.append(Measurement(
             source=f"{path.name}:{row_no}", model=model, gpu_type=gpu, tp=tp, pp=pp, gpus_per_node=per_node,
@@ -66,7 +68,7 @@ def read_runs_csv(path: Path, catalog: Catalog, defaults: Defaults) -> list[Meas
             output_tokens=_cell(row, "output_tokens", int, path, row_no), tokens_per_s=tokens_per_s,
             gpu_memory_utilization=_cell(row, "gpu_memory_utilization", float, path, row_no,
                                          defaults.gpu_memory_utilization),
-            max_num_seqs=max_num_seqs, dp=dp))
+            max_num_seqs=max_num_seqs, dp=dp, max_num_batched_tokens=chunk))
     return runs
 
 

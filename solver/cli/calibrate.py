@@ -36,12 +36,15 @@ from solver.report.measured import report_tables
 @click.option("--fit-layer-overhead", "depth_fitted", default="", metavar="GPU[,GPU]",
               help="GPU types whose fixed time per layer is fitted too instead of held at the catalog's measured "
                    "value: for runs of one vLLM version at batch 1 on models of several depths.")
+@click.option("--only", default="", metavar="GPU[,GPU]",
+              help="Fit only these GPU types [default: every type the runs measured]; the other rows of the "
+                   "calibration table stay as they are.")
 @click.option("--dry-run", is_flag=True, help="Report the fit without writing anything.")
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
 def calibrate(paths: tuple[Path, ...], model: str | None, gpu: str | None, tp: int, pp: int,
               gpu_memory_utilization: float, holdout: float, perf_model: str, output: Path | None,
-              depth_fitted: str, dry_run: bool, as_json: bool) -> None:
+              depth_fitted: str, only: str, dry_run: bool, as_json: bool) -> None:
     """Fit efficiency factors and overheads per GPU type to measured runs.
 
     PATHS are measurement files or folders (default: results/calibration/): runs CSV, seed-001 benchmark JSON,
@@ -52,6 +55,13 @@ def calibrate(paths: tuple[Path, ...], model: str | None, gpu: str | None, tp: i
     runs = collect(list(paths) or [bundled_dir("calibration")], priors, defaults)
     if not runs:
         raise UserError("no measurements found. Fix: pass measurement files or folders (docs/calibration.md).")
+    if only:
+        chosen = gpu_types(priors, only, "--only")
+        measured = sorted({m.gpu_type for m in runs})
+        runs = [m for m in runs if m.gpu_type in chosen]
+        if not runs:
+            raise UserError(f"no run measured {', '.join(sorted(chosen))} (the runs measured "
+                            f"{', '.join(measured)}). Fix: name measured GPU types in --only.")
     with console.status("calibrating ...") as status:
         results = fit(runs, priors, get_model(perf_model), holdout, progress=status.update,
                       fit_layer_overhead=gpu_types(priors, depth_fitted))
