@@ -29,6 +29,8 @@ MODELS = bundled_dir("configs") / "models"
     ("deepseek-v3", 671.0, 37.6), ("gpt-oss-120b", 116.8, 5.7), ("llama-2-7b", 6.74, 6.74),
     ("llama-2-70b", 68.98, 68.98), ("mistral-7b", 7.25, 7.25), ("qwen2.5-72b", 72.7, 72.7), ("qwen3-8b", 8.19, 8.19),
     ("qwen3-32b", 32.8, 32.8), ("qwen3-30b-a3b", 30.5, 3.35), ("llama-3.2-1b", 1.24, 1.5),
+    # tied embeddings: the LM head is read every step, so it counts towards the active parameters
+    ("qwen2.5-0.5b", 0.49, 0.63), ("qwen2.5-1.5b", 1.54, 1.78), ("qwen2.5-3b", 3.09, 3.40),
     ("deepseek-r1", 671.0, 37.6), ("kimi-k2", 1026.4, 32.9), ("gpt-oss-20b", 20.9, 4.2), ("mixtral-8x22b", 140.6, 39.2),
     # Llama 4: 17B active; 400B (Maverick) total, 109B (Scout) with its ~1B vision encoder, not counted here
     ("llama-4-scout", 107.8, 17.2), ("llama-4-maverick", 400.7, 17.2),
