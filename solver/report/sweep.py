@@ -103,21 +103,21 @@ def placements(latest: pd.DataFrame, folder: Path) -> dict[str, Any]:
     data = latest.dropna(subset=["placement"])
     best = data.loc[data.groupby("scenario")["cost_per_million_tokens"].idxmin()]
     fig, ax = plt.subplots(figsize=(10, 0.8 * len(best) + 1.2))
-    types = sorted({s.gpu_type for p in best["placement"] for s in stages_of(p)})
+    rows = [(Path(str(scenario)).name, json.loads(placement))
+            for scenario, placement in zip(best["scenario"], best["placement"])]
+    plans = [stages_of(parsed) for _, parsed in rows]
+    types = sorted({s.gpu_type for plan in plans for s in plan})
     colors = {t: GPU_COLORS[i % len(GPU_COLORS)] for i, t in enumerate(types)}
-    drawn = {}
-    for y, (_, row) in enumerate(best.iterrows()):
-        stages = stages_of(row["placement"])
-        for s in stages:
+    for y, plan in enumerate(plans):
+        for s in plan:
             ax.barh(y, s.layers, left=s.first_layer, color=colors[s.gpu_type], edgecolor="white")
             ax.text((s.first_layer + s.end_layer) / 2, y, f"{s.gpu_type} {s.layout}", ha="center", va="center",
                     fontsize=7, color="white")
-        drawn[Path(str(row["scenario"])).name] = json.loads(row["placement"])
-    ax.set_yticks(range(len(best)), [Path(str(s)).name for s in best["scenario"]])
+    ax.set_yticks(range(len(rows)), [name for name, _ in rows])
     ax.set_xlabel("layers")
     ax.set_title("Cheapest placement per scenario: layers -> pipeline stages -> GPU type (TP)")
     _save(fig, folder / "placements.png")
-    return {"placements": drawn}
+    return {"placements": dict(rows)}
 
 
 def _save(fig: Any, path: Path) -> None:

@@ -23,10 +23,12 @@ def stored_placement(stages: list[Stage]) -> str:
     return json.dumps([[s.gpu_type, s.tp, s.first_layer, s.end_layer] + ([s.dp] if s.dp > 1 else []) for s in stages])
 
 
-def stages_of(placement: str) -> list[Stage]:
-    """The stages a placement column holds (pool named after the GPU type)."""
+def stages_of(placement: str | list) -> list[Stage]:
+    """The stages a placement column holds (its JSON text, or that text already parsed), each pool named after its
+    GPU type."""
+    rows = json.loads(placement) if isinstance(placement, str) else placement
     return [Stage(pool=gpu, gpu_type=gpu, tp=tp, first_layer=first, end_layer=end, dp=rest[0] if rest else 1)
-            for gpu, tp, first, end, *rest in json.loads(placement)]
+            for gpu, tp, first, end, *rest in rows]
 
 
 def engine_version() -> str:
