@@ -70,6 +70,17 @@ def test_no_time_at_all_is_exit_4_not_infeasible():
     assert "Traceback" not in done.stderr and "No placement satisfies" not in done.stderr
 
 
+def interrupt(process: subprocess.Popen) -> str:
+    """Ctrl-C to a running tokenop-solve: it must stop within a second with exit 130; returns its stderr."""
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    took = time.perf_counter() - sent
+    assert took < 1.0, f"stopped {took:.1f} s after Ctrl-C, exit {process.returncode}; stderr:\n{err}"
+    assert process.returncode == 130, err
+    return err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.3, 2.0])
 def test_ctrl_c_stops_within_a_second_with_exit_130_and_writes_nothing(tmp_path, delay):
@@ -77,12 +88,7 @@ def test_ctrl_c_stops_within_a_second_with_exit_130_and_writes_nothing(tmp_path,
     process = subprocess.Popen([*CLI, "--config-dir", "demo-large", "--method", "exact", "--output", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     time.sleep(delay)
-    sent = time.perf_counter()
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
-    took = time.perf_counter() - sent
-    assert took < 1.0, f"stopped {took:.1f} s after Ctrl-C, exit {process.returncode}; stderr:\n{err}"
-    assert process.returncode == 130, err
+    err = interrupt(process)
     assert "Traceback" not in err and len([line for line in err.splitlines() if "interrupted" in line]) == 1
     assert not (out / "solution.json").exists()
 
@@ -152,12 +158,7 @@ def test_ctrl_c_stops_a_capacity_plan_and_its_worker_processes(tmp_path):
     while not (workers := children_of(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
-    sent = time.perf_counter()
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
-    took = time.perf_counter() - sent
-    assert took < 1.0, f"stopped {took:.1f} s after Ctrl-C, exit {process.returncode}; stderr:\n{err}"
-    assert process.returncode == 130, err
+    err = interrupt(process)
     assert err.strip().splitlines() == [line for line in err.strip().splitlines() if "interrupted" in line], err
     assert not out.exists()
     time.sleep(0.5)
