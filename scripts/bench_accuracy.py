@@ -51,7 +51,7 @@ def main() -> None:
     every = collect([bundled_dir("calibration")], priors, Defaults(model=args.model,
                                                     gpu_memory_utilization=args.gpu_memory_utilization))
     runs = [m for m in every if m.file not in NEVER_FITTED]
-    depth_fitted = gpu_types(priors, args.fit_layer_overhead)
+    depth_fitted = gpu_types(priors, args.fit_layer_overhead, "--fit-layer-overhead")
     fitted = {r.gpu_type: r.after for r in calibrate(runs, priors, perf, args.holdout,
                                                      fit_layer_overhead=depth_fitted)}
     _, held = split(runs, args.holdout)

@@ -208,6 +208,11 @@ def test_moe_layers_pay_their_routing_kernels_at_one_request(catalog, perf, monk
     assert relative_errors(runs, priors, perf).min() > 0.2
 
 
+def gpustack_dense_a100_floods(runs: list[Measurement]) -> list[Measurement]:
+    """GPUStack's runs of dense Qwen3 models on one A100-80GB with 2K-32K-token prompts (not the 128-token floods)."""
+    return [m for m in runs if m.gpu_type == "A100" and not m.model.is_moe and m.input_tokens > 1000]
+
+
 def test_a100_priors_hold_for_kv_limited_request_floods_of_a_recent_vllm(catalog, perf):
     """GPUStack's vLLM v0.11 runs (results/calibration/gpustack_vllm_v011.README.md), never fitted: hundreds of
     requests of 2K-32K tokens sent at once to Qwen3-14B/32B on one A100-80GB, KV-limited to 1-130 at a time. The
@@ -216,7 +221,7 @@ def test_a100_priors_hold_for_kv_limited_request_floods_of_a_recent_vllm(catalog
     runs = read_measurements(MEASURED / "gpustack_vllm_v011.csv", catalog, Defaults())
     installed = load_catalog()
     assert all(predict(m, installed.spec(m.gpu_type), perf) > 0 for m in runs)
-    dense = [m for m in runs if m.gpu_type == "A100" and not m.model.is_moe and m.input_tokens > 1000]
+    dense = gpustack_dense_a100_floods(runs)
     assert len(dense) == 6 and {m.batch_size for m in dense} == {100, 500}
     errors = relative_errors(dense, load_catalog(calibrated=False).spec("A100"), perf)
     assert np.abs(errors).max() < 0.20
@@ -335,7 +340,6 @@ def test_the_a100_row_fitted_to_qwen_and_tenstorrent_runs_holds_on_runs_it_never
     fitted = relative_errors(held, installed.spec("A100"), perf)
     assert median_abs(fitted) < 0.10 and np.abs(fitted).max() < 0.25
     assert median_abs(relative_errors(held, load_catalog(calibrated=False).spec("A100"), perf)) > 0.15
-    floods = [m for m in read_measurements(MEASURED / "gpustack_vllm_v011.csv", catalog, Defaults())
-              if m.gpu_type == "A100" and not m.model.is_moe and m.input_tokens > 1000]
+    floods = gpustack_dense_a100_floods(read_measurements(MEASURED / "gpustack_vllm_v011.csv", catalog, Defaults()))
     assert len(floods) == 6
     assert np.abs(relative_errors(floods, installed.spec("A100"), perf)).max() < 0.20

@@ -178,7 +178,7 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
     return results
 
 
-def gpu_types(catalog: Catalog, names: str, option: str = "--fit-layer-overhead") -> frozenset[str]:
+def gpu_types(catalog: Catalog, names: str, option: str) -> frozenset[str]:
     """'H200,h100' -> the canonical catalog names; an unknown one is a UserError naming the known ones and
     `option`."""
     return frozenset(catalog.require(name, option)

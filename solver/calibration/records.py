@@ -38,7 +38,7 @@ class Measurement:
     stage_layers: tuple[int, ...] | None = None  # None: vLLM's default split
     max_num_seqs: int | None = None  # the server's --max-num-seqs (per engine); None: vLLM's default for the GPU
     dp: int = 1  # --data-parallel-size of an expert-parallel run (one stage)
-    max_num_batched_tokens: int | None = None  # the engine's prefill chunk (--max-num-batched-tokens); None: 8192
+    max_num_batched_tokens: int | None = None  # the engine's prefill chunk (--max-num-batched-tokens); None: Workload's
     extra: dict = field(default_factory=dict, compare=False)
 
     @property

@@ -64,7 +64,7 @@ def calibrate(paths: tuple[Path, ...], model: str | None, gpu: str | None, tp: i
                             f"{', '.join(measured)}). Fix: name measured GPU types in --only.")
     with console.status("calibrating ...") as status:
         results = fit(runs, priors, get_model(perf_model), holdout, progress=status.update,
-                      fit_layer_overhead=gpu_types(priors, depth_fitted))
+                      fit_layer_overhead=gpu_types(priors, depth_fitted, "--fit-layer-overhead"))
     target = output or priors.directory / "calibration.csv"
     written = None if dry_run else write_calibration(target, results)
     if as_json:
