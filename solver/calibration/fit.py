@@ -130,6 +130,11 @@ def fit_factors(runs: list[Measurement], spec: GpuSpec, perf: PerformanceModel,
     return spec.model_copy(update=dict(zip(names, map(float, best.x))))
 
 
+def rounded(error: float) -> float | None:
+    """An error for the table: 4 decimals, None (an empty cell, JSON null) where no run measured it."""
+    return None if np.isnan(error) else round(error, 4)
+
+
 @dataclass
 class GpuCalibration:
     gpu_type: str
@@ -147,10 +152,10 @@ class GpuCalibration:
         """One line of gpu_pools/calibration.csv."""
         return {"gpu_type": self.gpu_type, **{f: round(getattr(self.after, f), 4) for f in CALIBRATED_FIELDS},
                 "fit_runs": self.fit_runs, "holdout_runs": self.holdout_runs,
-                "fit_median_abs_error_before": round(self.fit_error_before, 4),
-                "fit_median_abs_error_after": round(self.fit_error_after, 4),
-                "holdout_median_abs_error_before": round(self.holdout_error_before, 4),
-                "holdout_median_abs_error_after": round(self.holdout_error_after, 4),
+                "fit_median_abs_error_before": rounded(self.fit_error_before),
+                "fit_median_abs_error_after": rounded(self.fit_error_after),
+                "holdout_median_abs_error_before": rounded(self.holdout_error_before),
+                "holdout_median_abs_error_after": rounded(self.holdout_error_after),
                 "sources": "|".join(self.sources), "date": dt.date.today().isoformat()}
 
 
@@ -176,6 +181,23 @@ def calibrate(runs: list[Measurement], priors: Catalog, perf: PerformanceModel, 
             holdout_error_after=median_abs(relative_errors(mine_held, after, perf)),
             sources=sorted({m.file for m in mine_fit + mine_held})))
     return results
+
+
+def with_factors(target: GpuSpec, source: GpuSpec) -> GpuSpec:
+    """`target`'s datasheet figures with `source`'s fitted factors."""
+    return target.model_copy(update={f: getattr(source, f) for f in CALIBRATED_FIELDS})
+
+
+def transferred(source: GpuCalibration, target: GpuSpec) -> GpuCalibration:
+    """`source`'s fitted factors on another card of the same chip (an H200 is an H100 with more and faster memory):
+    the factors describe the engine and its kernels, the target keeps its own datasheet figures. Our vLLM 0.26
+    runs back it: factors fitted on an H200 predict the H100 runs at 3.5% median (vllm_h100_runs.README.md).
+    No run of the target's own is involved, so its error columns stay empty."""
+    nan = float("nan")
+    return GpuCalibration(gpu_type=target.gpu_type, fit_runs=0, holdout_runs=0, before=target,
+                          after=with_factors(target, source.after),
+                          fit_error_before=nan, fit_error_after=nan, holdout_error_before=nan,
+                          holdout_error_after=nan, sources=[f"{source.gpu_type} factors", *source.sources])
 
 
 def gpu_types(catalog: Catalog, names: str, option: str) -> frozenset[str]:

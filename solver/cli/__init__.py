@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from solver.cli.options import finite
+from solver.cli.options import finite, use_calibration
 from solver.domain.choices import BACKENDS, DEFAULT_PERF_MODEL, METHODS
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
@@ -77,6 +77,10 @@ def legacy_switch(name: str):  # noqa: ANN201 (a click decorator)
               help="Solve method (default from optimization_priority: cost_first -> exact).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="highs", show_default=True)
 @click.option("--perf-model", default=DEFAULT_PERF_MODEL, show_default=True, help="Performance model by name.")
+@click.option("--calibration", metavar="NAME|FILE", expose_value=False, is_eager=True, callback=use_calibration,
+              help="Efficiency factors for every command (before the subcommand): a profile of the GPU catalog "
+                   "(default: fitted to published vLLM sweeps; vllm-0.26: our vLLM 0.26 runs on H100/H200; none: "
+                   "datasheet priors) or a calibration CSV. Also $TOKENOP_CALIBRATION.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True, max=10**7), default=None, callback=finite,
               help="Seconds for the whole solve (default: time_limit_seconds of config.csv).")
 @click.option("--optimality-gap", type=click.FloatRange(0, 1, max_open=True), default=None,

@@ -1,7 +1,9 @@
 """The GPU catalog: specifications, efficiency factors and prices, read from CSV data in `gpu_pools/`.
 
 The catalog is data, not code, so prices and calibrated factors change without a release. Calibration writes
-`calibration.csv`; its factors override the datasheet priors of `gpus.csv` for the types it names.
+`calibration.csv`; its factors override the datasheet priors of `gpus.csv` for the types it names. Other tables
+beside it, `calibration-NAME.csv`, are profiles a user picks with `$TOKENOP_CALIBRATION` (or `tokenop-solve
+--calibration NAME`): the factors of one vLLM generation, say, where the default table is fitted to another.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from solver.loaders.resources import bundled_dir
 from solver.loaders.tables import number, read_table
 
 CATALOG_ENV = "TOKENOP_GPU_CATALOG"
+CALIBRATION_ENV = "TOKENOP_CALIBRATION"
 TEXT_FIELDS = ("gpu_type", "interconnect")
 
 
@@ -22,6 +25,29 @@ def default_catalog_dir() -> Path:
     """`$TOKENOP_GPU_CATALOG` if set, else the bundled `gpu_pools/`."""
     env = os.environ.get(CATALOG_ENV)
     return Path(env) if env else bundled_dir("gpu_pools")
+
+
+def calibration_profiles(directory: Path) -> list[str]:
+    """The profile names of a catalog folder: `default` (calibration.csv), `none` (datasheet priors) and every
+    `calibration-NAME.csv`."""
+    profiles = sorted(path.stem.removeprefix("calibration-") for path in directory.glob("calibration-*.csv"))
+    return ["default", "none", *profiles]
+
+
+def calibration_table(directory: Path, profile: str | None = None) -> Path | None:
+    """The calibration table in use: `profile` (default: `$TOKENOP_CALIBRATION`) names a profile of the catalog
+    folder or a CSV file; unset or `default`, `calibration.csv` (if present); `none`, no table (the priors)."""
+    choice = (profile or os.environ.get(CALIBRATION_ENV, "")).strip() or "default"
+    if choice == "none":
+        return None
+    if choice == "default":
+        return directory / "calibration.csv" if (directory / "calibration.csv").is_file() else None
+    for path in (directory / f"calibration-{choice}.csv", Path(choice)):
+        if path.is_file():
+            return path
+    raise ConfigError(directory, f"calibration '{choice}' (${CALIBRATION_ENV}) is neither a profile of this catalog "
+                      "nor a CSV file.", f"use one of {', '.join(calibration_profiles(directory))} or the path of a "
+                      "calibration table (tokenop-solve calibrate --output writes one).")
 
 
 OPTIONAL_FIELDS = {"cuda_memory_gib", "seq_overhead_us"}  # empty or absent: nominal memory; none
@@ -52,9 +78,9 @@ def _spec(path: Path, row_no: int, row: dict[str, str]) -> GpuSpec:
     return GpuSpec.model_validate(values)
 
 
-def load_catalog(directory: Path | None = None, calibrated: bool = True) -> Catalog:
-    """Read `gpus.csv`, `prices.csv` and, if present and `calibrated`, `calibration.csv` from the catalog folder
-    (calibration itself starts from the uncalibrated datasheet priors)."""
+def load_catalog(directory: Path | None = None, calibrated: bool = True, profile: str | None = None) -> Catalog:
+    """Read `gpus.csv`, `prices.csv` and, if `calibrated`, the calibration table in use (`calibration_table`, or
+    `profile`'s) from the catalog folder (calibration itself starts from the uncalibrated datasheet priors)."""
     directory = Path(directory) if directory else default_catalog_dir()
     specs: dict[str, GpuSpec] = {}
     aliases: dict[str, str] = {}
@@ -65,8 +91,8 @@ def load_catalog(directory: Path | None = None, calibrated: bool = True) -> Cata
             if alias.strip():
                 aliases[alias.strip().upper()] = spec.gpu_type
     prices = read_prices(directory / "prices.csv", aliases)
-    calibration = directory / "calibration.csv"
-    if calibrated and calibration.is_file():
+    calibration = calibration_table(directory, profile) if calibrated else None
+    if calibration is not None:
         specs = apply_calibration(specs, aliases, calibration)
     instances = load_instances(directory / "instances.csv", aliases) if (directory / "instances.csv").is_file() else {}
     return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory, instances=instances)
@@ -107,8 +133,9 @@ def with_prices(catalog: Catalog, path: Path) -> Catalog:
 def catalog_files(directory: Path | None = None) -> list[Path]:
     """The files a catalog is read from (what a sweep point's key hashes)."""
     directory = Path(directory) if directory else default_catalog_dir()
-    return [directory / name for name in ("gpus.csv", "prices.csv", "calibration.csv", "instances.csv")
-            if (directory / name).is_file()]
+    tables = [directory / "gpus.csv", directory / "prices.csv", calibration_table(directory),
+              directory / "instances.csv"]
+    return [path for path in tables if path is not None and path.is_file()]
 
 
 def apply_calibration(specs: dict[str, GpuSpec], aliases: dict[str, str], path: Path) -> dict[str, GpuSpec]:
