@@ -13,11 +13,11 @@ import numpy as np
 from solver.capacity.candidates import BATCH_LADDER, Layout, LayoutCache, bucket_scenario, generate_layouts
 from solver.capacity.fleet import FleetInputs
 from solver.capacity.rates import max_rate
-from solver.domain.capacity import Bucket, ReplicaType, Slo
+from solver.domain.capacity import Bucket, ReplicaType, Slo, requests_at_once
 from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import InfeasibleError, NoPlanInTime
 from solver.domain.hardware import Pool
-from solver.domain.placement import engines_of, hourly_cost
+from solver.domain.placement import hourly_cost
 from solver.domain.scenario import Scenario
 from solver.perf import get_model
 from solver.perf.base import PerformanceModel
@@ -73,7 +73,7 @@ def rate_layouts(scenario: Scenario, layouts: list[Layout], buckets: list[Bucket
         for stage in stages:
             used[stage.pool] = used.get(stage.pool, 0) + stage.gpus
         seqs = VLLM_MAX_NUM_SEQS
-        at_once = seqs * engines_of(stages)
+        at_once = requests_at_once(seqs, stages)
         rates = []
         for k, bucket in enumerate(buckets):
             shaped = bucket_scenario(scenario, bucket, 1, slo)

@@ -57,6 +57,12 @@ class Slo(BaseModel):
         return f"p{self.percentile} {targets}" if targets else "no latency target"
 
 
+def requests_at_once(max_num_seqs: int, stages: list[Stage]) -> int:
+    """Requests one copy of a pipeline runs at once: --max-num-seqs for each of its data-parallel engines (one
+    unless the copy is expert parallel)."""
+    return max_num_seqs * engines_of(stages)
+
+
 class ReplicaType(BaseModel):
     """One pipeline the fleet may rent copies of: its stages (GPU pool, TP, layers), what one copy costs and rents,
     vLLM's --max-num-seqs for it, and the request rate one copy serves within the SLOs, per bucket (0: it cannot
@@ -75,9 +81,8 @@ class ReplicaType(BaseModel):
 
     @property
     def requests_at_once(self) -> int:
-        """Requests one copy runs at once: --max-num-seqs for each of its data-parallel engines (one unless the
-        copy is expert parallel)."""
-        return self.max_num_seqs * engines_of(self.stages)
+        """Requests one copy runs at once (`requests_at_once`)."""
+        return requests_at_once(self.max_num_seqs, self.stages)
 
     @property
     def gpu_types(self) -> list[str]:
