@@ -88,6 +88,23 @@ def test_calibration_option_picks_the_profile_every_command_predicts_with(tmp_pa
     assert wrong_env.returncode == 2 and "vllm-0.26" in wrong_env.stderr and "Traceback" not in wrong_env.stderr
 
 
+def test_a_profile_overrides_the_default_table_for_its_types_and_a_solution_names_it(tmp_path):
+    """Under vllm-0.26 the H100 takes the profile's factors and the A100, which the profile does not measure, keeps
+    the default table's (not the priors); `none` is the priors for every type. A solve says in solution.json and
+    in its report which profile its pools' factors come from."""
+    default, recent = load_catalog(profile="default"), load_catalog(profile="vllm-0.26")
+    priors = load_catalog(profile="none")
+    assert (default.calibration, recent.calibration, priors.calibration) == ("default", "vllm-0.26", "none")
+    assert recent.spec("A100") == default.spec("A100") != priors.spec("A100")
+    assert recent.spec("H100") != default.spec("H100")
+    assert priors.spec("H100") == load_catalog(calibrated=False).spec("H100")
+    done = tokenop("--calibration", "vllm-0.26", "--config-dir", "tiny", "--output", str(tmp_path / "out"),
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "calibration vllm-0.26" in " ".join(done.stdout.split())
+    assert json.loads((tmp_path / "out" / "solution.json").read_text())["calibration"] == "vllm-0.26"
+
+
 def test_a_profile_is_what_sweeps_hash_and_what_calibrate_updates(tmp_path, monkeypatch):
     """A sweep point's answer depends on the table in use (so switching profiles runs it again), and `calibrate`
     without --output updates the profile in use, leaving the default table as it was."""
@@ -96,8 +113,8 @@ def test_a_profile_is_what_sweeps_hash_and_what_calibrate_updates(tmp_path, monk
     monkeypatch.setenv("TOKENOP_GPU_CATALOG", str(catalog))
     assert catalog / "calibration.csv" in catalog_files()
     monkeypatch.setenv(CALIBRATION_ENV, "vllm-0.26")
-    assert catalog / "calibration-vllm-0.26.csv" in catalog_files()
-    assert catalog / "calibration.csv" not in catalog_files()
+    files = catalog_files()
+    assert files.index(catalog / "calibration.csv") < files.index(catalog / "calibration-vllm-0.26.csv")
     monkeypatch.setenv(CALIBRATION_ENV, "missing")
     with pytest.raises(ConfigError, match="default, none, vllm-0.26"):
         load_catalog()

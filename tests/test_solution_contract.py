@@ -59,6 +59,7 @@ def test_solution_carries_what_the_prediction_used(solved):
     assert solution.placement is not None and solution.placement.pipeline_stages >= 2
     assert solution.workload.prefill_chunk_tokens == 256 and solution.settings.link_latency_us == 500
     assert solution.perf_model == "roofline" and solution.perf_model_version and solution.tool_version
+    assert solution.calibration == "default"  # the profile the pools' factors come from
     assert {p.gpu_type for p in solution.pools} == {"L4"} and solution.pools[0].spec.compute_efficiency > 0
     assert printed["placement"] == json.loads(path.read_text())["placement"]
 

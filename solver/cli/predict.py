@@ -84,7 +84,8 @@ def predict(model_name: str | None, gpu: str | None, tp: int, pp: int, dp: int, 
         return
     layout = f"DP {dp} x TP {tp}, experts over all {dp * tp}" if dp > 1 else f"TP {tp} x PP {pp}"
     table = Table(title=f"{model.name} on {tp * pp * dp}x {spec.gpu_type} ({layout}), {model.precision}, "
-                  f"{work.input_tokens} in / {work.output_tokens} out", title_justify="left")
+                  f"{work.input_tokens} in / {work.output_tokens} out; calibration {catalog.calibration}",
+                  title_justify="left")
     for column in ("batch", "tok/s", "TTFT ms", "TPOT ms", "GB/GPU", "fits", "bound"):
         table.add_column(column, justify="right")
     for r in rows:

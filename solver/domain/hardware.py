@@ -71,6 +71,7 @@ class Catalog(BaseModel):
     prices: dict[str, dict[str, float]]
     directory: Path
     instances: dict[str, InstanceType] = Field(default_factory=dict)  # by upper-case name
+    calibration: str = "none"  # the factors' table: "default", a profile name, a CSV path, "none" (priors)
 
     def instance(self, name: str) -> InstanceType | None:
         return self.instances.get(name.strip().upper())

@@ -23,6 +23,7 @@ class Scenario:
     bandwidth_gbps: np.ndarray  # pool x pool GB/s for pipeline-stage transfers
     source: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    calibration: str = "none"  # the calibration profile of the pools' factors (Catalog.calibration)
 
     def with_pools(self, pools: list[Pool]) -> Scenario:
         """The same scenario over other pool counts (same order, so bandwidths stay valid)."""

@@ -57,6 +57,9 @@ class Solution(BaseModel):
     pools: list[Pool]
     perf_model: str
     perf_model_version: str
+    calibration: str | None = Field(default=None, description="the calibration profile the pools' factors come "
+                                    "from: default, a profile name (vllm-0.26), none (datasheet priors) or a table's "
+                                    "path; null in files written before it was recorded")
     method: str
     backend: str
     status: Status

@@ -3,7 +3,8 @@
 The catalog is data, not code, so prices and calibrated factors change without a release. Calibration writes
 `calibration.csv`; its factors override the datasheet priors of `gpus.csv` for the types it names. Other tables
 beside it, `calibration-NAME.csv`, are profiles a user picks with `$TOKENOP_CALIBRATION` (or `tokenop-solve
---calibration NAME`): the factors of one vLLM generation, say, where the default table is fitted to another.
+--calibration NAME`): the factors of one vLLM generation, say, where the default table is fitted to another. A
+profile overrides the default table for the GPU types it names.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def calibration_table(directory: Path, profile: str | None = None) -> Path | Non
                       "calibration table (tokenop-solve calibrate --output writes one).")
 
 
+def calibration_tables(directory: Path, profile: str | None = None) -> list[Path]:
+    """The tables applied, in order: the default `calibration.csv` (if present), then the chosen profile's on top,
+    so that the GPU types a profile does not measure keep their default factors rather than fall back to the
+    priors; none for `none`."""
+    chosen = calibration_table(directory, profile)
+    if chosen is None:
+        return []
+    default = directory / "calibration.csv"
+    return [default, chosen] if default.is_file() and chosen.resolve() != default.resolve() else [chosen]
+
+
 OPTIONAL_FIELDS = {"cuda_memory_gib", "seq_overhead_us"}  # empty or absent: nominal memory; none
 
 
@@ -79,7 +91,7 @@ def _spec(path: Path, row_no: int, row: dict[str, str]) -> GpuSpec:
 
 
 def load_catalog(directory: Path | None = None, calibrated: bool = True, profile: str | None = None) -> Catalog:
-    """Read `gpus.csv`, `prices.csv` and, if `calibrated`, the calibration table in use (`calibration_table`, or
+    """Read `gpus.csv`, `prices.csv` and, if `calibrated`, the calibration tables in use (`calibration_tables`, or
     `profile`'s) from the catalog folder (calibration itself starts from the uncalibrated datasheet priors)."""
     directory = Path(directory) if directory else default_catalog_dir()
     specs: dict[str, GpuSpec] = {}
@@ -91,11 +103,24 @@ def load_catalog(directory: Path | None = None, calibrated: bool = True, profile
             if alias.strip():
                 aliases[alias.strip().upper()] = spec.gpu_type
     prices = read_prices(directory / "prices.csv", aliases)
-    calibration = calibration_table(directory, profile) if calibrated else None
-    if calibration is not None:
-        specs = apply_calibration(specs, aliases, calibration)
+    tables = calibration_tables(directory, profile) if calibrated else []
+    for table in tables:
+        specs = apply_calibration(specs, aliases, table)
     instances = load_instances(directory / "instances.csv", aliases) if (directory / "instances.csv").is_file() else {}
-    return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory, instances=instances)
+    return Catalog(specs=specs, aliases=aliases, prices=prices, directory=directory, instances=instances,
+                   calibration=profile_name(directory, tables[-1] if tables else None))
+
+
+def profile_name(directory: Path, table: Path | None) -> str:
+    """How a calibration table is named to users: `default`, a profile's name, `none`, or the table's path."""
+    if table is None:
+        return "none"
+    if table.parent.resolve() == directory.resolve():
+        if table.name == "calibration.csv":
+            return "default"
+        if table.name.startswith("calibration-"):
+            return table.stem.removeprefix("calibration-")
+    return str(table)
 
 
 def load_instances(path: Path, aliases: dict[str, str]) -> dict[str, InstanceType]:
@@ -133,9 +158,9 @@ def with_prices(catalog: Catalog, path: Path) -> Catalog:
 def catalog_files(directory: Path | None = None) -> list[Path]:
     """The files a catalog is read from (what a sweep point's key hashes)."""
     directory = Path(directory) if directory else default_catalog_dir()
-    tables = [directory / "gpus.csv", directory / "prices.csv", calibration_table(directory),
+    tables = [directory / "gpus.csv", directory / "prices.csv", *calibration_tables(directory),
               directory / "instances.csv"]
-    return [path for path in tables if path is not None and path.is_file()]
+    return [path for path in tables if path.is_file()]
 
 
 def apply_calibration(specs: dict[str, GpuSpec], aliases: dict[str, str], path: Path) -> dict[str, GpuSpec]:

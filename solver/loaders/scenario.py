@@ -68,4 +68,4 @@ def load_scenario(directory: Path | str, catalog: Catalog | None = None, provide
         matrix = (read_bandwidth_matrix(matrix_file, sum(p.count for p in pools))
                   if matrix_file and matrix_file.exists() else None)
         bandwidths = pool_bandwidths(pools, settings, matrix)
-    return Scenario(model, workload, settings, pools, bandwidths, directory, notes)
+    return Scenario(model, workload, settings, pools, bandwidths, directory, notes, catalog.calibration)

@@ -25,7 +25,8 @@ def to_solution(outcome: Outcome, scenario: Scenario, perf: PerformanceModel) ->
     return Solution(
         tool_version=__version__, config_dir=str(scenario.source) if scenario.source else None,
         model=scenario.model, workload=scenario.workload, settings=scenario.settings, pools=scenario.pools,
-        perf_model=perf.name, perf_model_version=perf.version, method=outcome.method, backend=outcome.backend,
+        perf_model=perf.name, perf_model_version=perf.version, calibration=scenario.calibration,
+        method=outcome.method, backend=outcome.backend,
         status=status, solve_seconds=outcome.seconds, solves=outcome.solves,
         optimality_gap=outcome.gap if math.isfinite(outcome.gap) else None,
         first_incumbent_seconds=outcome.first_incumbent_s, placement=p, exact=outcome.exact,

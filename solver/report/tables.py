@@ -53,6 +53,8 @@ def render(solution: Solution, console: Console) -> None:
                        + (f"; KV-limited: its KV cache cannot hold the {p.requested_batch_size} per stage asked, "
                           "so vLLM runs this many at once" if p.kv_limited else "")),
         ("Method / backend", f"{solution.method} / {solution.backend}"),
+        ("Predicted with", f"{solution.perf_model} v{solution.perf_model_version}, calibration "
+                           f"{solution.calibration or 'not recorded'}"),
         ("Solve time", f"{solution.solve_seconds:.2f} s ({solution.solves} MILP solves; first incumbent after "
                        f"{first})"),
         ("Optimality gap", gap),
