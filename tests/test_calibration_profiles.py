@@ -91,7 +91,7 @@ def test_calibration_option_picks_the_profile_every_command_predicts_with(tmp_pa
 def test_a_profile_overrides_the_default_table_for_its_types_and_a_solution_names_it(tmp_path):
     """Under vllm-0.26 the H100 takes the profile's factors and the A100, which the profile does not measure, keeps
     the default table's (not the priors); `none` is the priors for every type. A solve says in solution.json and
-    in its report which profile its pools' factors come from."""
+    in its report which profile its pools' factors come from, a capacity plan in capacity.json."""
     default, recent = load_catalog(profile="default"), load_catalog(profile="vllm-0.26")
     priors = load_catalog(profile="none")
     assert (default.calibration, recent.calibration, priors.calibration) == ("default", "vllm-0.26", "none")
@@ -103,6 +103,10 @@ def test_a_profile_overrides_the_default_table_for_its_types_and_a_solution_name
     assert done.returncode == 0, done.stderr
     assert "calibration vllm-0.26" in " ".join(done.stdout.split())
     assert json.loads((tmp_path / "out" / "solution.json").read_text())["calibration"] == "vllm-0.26"
+    fleet = tokenop("--calibration", "vllm-0.26", "capacity", "--config-dir", "demo-tiny", "--demand-rps", "2",
+                    "--ttft-slo-ms", "2000", "--no-simulate", "--json", cwd=tmp_path)
+    assert fleet.returncode == 0, fleet.stderr
+    assert json.loads(fleet.stdout)["calibration"] == "vllm-0.26"
 
 
 def test_a_profile_is_what_sweeps_hash_and_what_calibrate_updates(tmp_path, monkeypatch):

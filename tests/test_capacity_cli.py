@@ -30,7 +30,9 @@ def test_capacity_prints_the_fleet_savings_and_simulation(tmp_path):
     for words in ("Fleet for 5 requests/s", "/month", "vs best single GPU type", "vs identical pipelines",
                   "simulation:", "per 1M tokens", "exactness: optimal within the candidates"):
         assert words in result.stdout, words
+    assert "Rates predicted with calibration default" in " ".join(result.stdout.split())
     plan = json.loads((tmp_path / "out" / "capacity.json").read_text())
+    assert plan["calibration"] == "default"
     fleet = plan["fleet"]
     assert fleet["dollar_per_month"] == pytest.approx(fleet["dollar_per_hour"] * 730)
     assert plan["fractional_bound"] <= fleet["dollar_per_hour"] + 1e-9

@@ -35,7 +35,8 @@ def plan_capacity(candidates: Candidates, demand_rps: float, months: float = 1.0
     return CapacityPlan(demand_rps=demand_rps, buckets=candidates.buckets, slo=candidates.slo, months=months,
                         fleet=to_fleet(candidates, inputs, best),
                         fractional_bound=relaxed.cost if relaxed else math.nan, baselines=baselines,
-                        candidates=candidates.types, candidate_note=candidates.note)
+                        candidates=candidates.types, candidate_note=candidates.note,
+                        calibration=candidates.scenario.calibration)
 
 
 def to_fleet(candidates: Candidates, inputs: FleetInputs, result: FleetResult) -> Fleet:

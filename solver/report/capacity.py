@@ -78,7 +78,8 @@ def render_plan(plan: CapacityPlan, console: Console) -> None:
                      if fleet.instances_by_pool() else ""), highlight=False)
     console.print(f"[bold]exactness[/]: {fleet.status} within the candidates (fleet MILP bound ${fleet.bound:,.2f}/h; "
                   f"with fractional copies no fleet of them costs less than ${plan.fractional_bound:,.2f}/h). "
-                  f"Candidates: {escape(plan.candidate_note)}.", highlight=False, soft_wrap=True)
+                  f"Candidates: {escape(plan.candidate_note)}. Rates predicted with calibration {plan.calibration}.",
+                  highlight=False, soft_wrap=True)
     for saving in plan.baselines:
         if saving.fleet is None:
             console.print(f"[bold]vs {saving.name}[/]: no such fleet meets the demand and SLOs", highlight=False)
