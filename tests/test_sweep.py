@@ -193,3 +193,38 @@ def test_diff_says_first_when_the_performance_model_changed_between_nights():
     note = markdown(changes, "2026-11-25", "2026-11-26", "nightly", 0.05)
     assert note.index("performance model changed") < note.index("moved more than")
     assert not diff(frame.assign(tool_version="0.2.0, roofline v10"), 0.5)[0]
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_under_the_calibration_profile_asked_on_ray_too(tmp_path):
+    """`--calibration none` reaches every point, on local processes and on Ray workers alike (which get it as a
+    task environment, as a cluster's would): `tiny` at 1K-token prompts is an A100 plan priced by the datasheet
+    priors, not the calibrated default, and the points are keyed apart from the default profile's."""
+    (tmp_path / "spec.yaml").write_text("name: nightly\nscenarios: [tiny]\ngrid:\n  input_tokens: [256, 1024]\n"
+                                        "  method: exact\ntime_limit_seconds: 30\n")
+    nights = {}
+    for name, profile, where in (("default", [], []), ("local", ["--calibration", "none"], []),
+                                 ("ray", ["--calibration", "none"], ["--ray"])):
+        done = run(*profile, "sweep", "run", str(tmp_path / "spec.yaml"), "--output", str(tmp_path / name),
+                   "--date", "2026-11-26", "--workers", "1", *where)
+        assert done.returncode == 0, done.stderr[-2000:]
+        nights[name] = night(tmp_path / name, "2026-11-26")
+    columns = ["key", "cost_per_million_tokens", "placement"]
+    pd.testing.assert_frame_equal(nights["local"][columns], nights["ray"][columns])
+    assert set(nights["local"]["key"]).isdisjoint(nights["default"]["key"])
+    by_tokens = {n: nights[n].set_index("input_tokens")["cost_per_million_tokens"] for n in ("local", "default")}
+    assert by_tokens["local"][1024] < 0.99 * by_tokens["default"][1024]  # an A100 plan: priors vs calibrated
+
+
+def test_ray_tasks_carry_the_catalog_choices(monkeypatch):
+    """A cluster's workers do not share the driver's environment: the catalog folder and calibration profile chosen
+    here travel with every Ray task, and nothing is added when none was chosen."""
+    from solver.loaders.catalog import CALIBRATION_ENV, CATALOG_ENV
+    from solver.sweeps.run import catalog_env
+
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    monkeypatch.delenv(CALIBRATION_ENV, raising=False)
+    assert catalog_env() == {}
+    monkeypatch.setenv(CALIBRATION_ENV, "vllm-0.26")
+    monkeypatch.setenv(CATALOG_ENV, "/srv/catalog")
+    assert catalog_env() == {"runtime_env": {"env_vars": {CATALOG_ENV: "/srv/catalog", CALIBRATION_ENV: "vllm-0.26"}}}

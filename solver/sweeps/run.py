@@ -77,7 +77,7 @@ def run_ray(run: SweepRun, address: str | None = None) -> Iterator[dict[str, Any
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  **({} if address else {"num_cpus": os.cpu_count() or 1}))
     try:
-        task = ray.remote(solve_point)
+        task = ray.remote(solve_point).options(**catalog_env())
         pending = [task.remote(p.model_dump(), key, digest, run.store.run_date) for p, key, digest in todo]
         while pending:
             finished, pending = ray.wait(pending, num_returns=1)
@@ -85,6 +85,15 @@ def run_ray(run: SweepRun, address: str | None = None) -> Iterator[dict[str, Any
     finally:
         if started:
             ray.shutdown()
+
+
+def catalog_env() -> dict[str, Any]:
+    """Ray task options that carry the catalog choices (`$TOKENOP_GPU_CATALOG`, `$TOKENOP_CALIBRATION`, which
+    `--calibration` sets) to the workers, which on a cluster do not share this process's environment."""
+    from solver.loaders.catalog import CALIBRATION_ENV, CATALOG_ENV
+
+    env = {name: os.environ[name] for name in (CATALOG_ENV, CALIBRATION_ENV) if os.environ.get(name)}
+    return {"runtime_env": {"env_vars": env}} if env else {}
 
 
 def _stored(run: SweepRun, row: dict[str, Any]) -> dict[str, Any]:
