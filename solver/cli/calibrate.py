@@ -15,7 +15,7 @@ from solver.cli.common import user_errors
 from solver.domain.choices import DEFAULT_PERF_MODEL
 from solver.domain.errors import UserError
 from solver.domain.hardware import Catalog
-from solver.loaders.catalog import calibration_table, load_catalog
+from solver.loaders.catalog import calibration_target, load_catalog
 from solver.loaders.resources import bundled_dir
 from solver.perf import get_model
 from solver.report.measured import report_tables
@@ -71,7 +71,7 @@ def calibrate(paths: tuple[Path, ...], model: str | None, gpu: str | None, tp: i
         results = fit(runs, priors, get_model(perf_model), holdout, progress=status.update,
                       fit_layer_overhead=gpu_types(priors, depth_fitted, "--fit-layer-overhead"))
     results += transfers(results, priors, transfer)
-    in_use = calibration_table(priors.directory) or priors.directory / "calibration.csv"
+    in_use = calibration_target(priors.directory)
     target = output or in_use
     written = None if dry_run else write_calibration(target, results)
     if as_json:

@@ -15,7 +15,7 @@ from solver.calibration.measurements import collect
 from solver.cli.common import user_errors
 from solver.domain.errors import UserError
 from solver.domain.solution import Solution
-from solver.loaders.catalog import load_catalog
+from solver.loaders.catalog import calibration_target, load_catalog
 from solver.loaders.solution import read_solution
 from solver.perf import get_model
 from solver.report.measured import comparison_table, report_tables
@@ -118,7 +118,7 @@ def validate(solution_file: Path, model: str | None, tokenizer: str | None, base
         priors = load_catalog(calibrated=False)
         runs = [measurement, *collect(list(calibration_data), priors)]
         results = calibrate(runs, priors, get_model(found.perf_model), holdout=0.0)
-        target = priors.directory / "calibration.csv"
+        target = calibration_target(priors.directory)
         write_calibration(target, results)
         for table in report_tables(results):
             console.print(table)

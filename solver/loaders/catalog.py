@@ -51,6 +51,12 @@ def calibration_table(directory: Path, profile: str | None = None) -> Path | Non
                       "calibration table (tokenop-solve calibrate --output writes one).")
 
 
+def calibration_target(directory: Path) -> Path:
+    """Where fitted factors go unless told otherwise: the table in use (the chosen profile's), else the default
+    `calibration.csv`."""
+    return calibration_table(directory) or directory / "calibration.csv"
+
+
 def calibration_tables(directory: Path, profile: str | None = None) -> list[Path]:
     """The tables applied, in order: the default `calibration.csv` (if present), then the chosen profile's on top,
     so that the GPU types a profile does not measure keep their default factors rather than fall back to the
