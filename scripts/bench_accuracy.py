@@ -195,12 +195,13 @@ def other_card(runs, priors, perf) -> Table:
                         "- 1|", title_justify="left")
     for column in ("card", "factors from", "runs", "median", "p90", "max", "median signed"):
         table.add_column(column, justify="right")
-    for gpu in sorted({m.gpu_type for m in runs}):
-        for other in sorted({m.gpu_type for m in runs} - {gpu}):
-            fitted = fit_factors([m for m in runs if m.gpu_type == other], priors.spec(other), perf,
-                                 DEPTH_FITTED_FIELDS)
-            errors = relative_errors([m for m in runs if m.gpu_type == gpu], with_factors(priors.spec(gpu), fitted),
-                                     perf)
+    by_card: dict[str, list] = {}
+    for m in runs:
+        by_card.setdefault(m.gpu_type, []).append(m)
+    fitted = {gpu: fit_factors(mine, priors.spec(gpu), perf, DEPTH_FITTED_FIELDS) for gpu, mine in by_card.items()}
+    for gpu in sorted(by_card):
+        for other in sorted(set(by_card) - {gpu}):
+            errors = relative_errors(by_card[gpu], with_factors(priors.spec(gpu), fitted[other]), perf)
             table.add_row(gpu, other, str(len(errors)), *spread(errors), f"{np.median(errors):+.0%}")
     return table
 

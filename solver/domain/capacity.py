@@ -209,8 +209,8 @@ class CapacityPlan(BaseModel):
     baselines: list[Saving]
     candidates: list[ReplicaType]
     candidate_note: str
-    calibration: str = Field(default="default", description="the calibration profile the candidates' rates were "
-                             "predicted with: default, a profile name (vllm-0.26), none (priors) or a table's path")
+    calibration: str = Field(description="the calibration profile the candidates' rates were predicted with: "
+                             "default, a profile name (vllm-0.26), none (priors) or a table's path")
     simulation: SimulationCheck | None = None
     warnings: list[str] = Field(default_factory=list)
 

@@ -28,10 +28,13 @@ def default_catalog_dir() -> Path:
     return Path(env) if env else bundled_dir("gpu_pools")
 
 
+PROFILE_PREFIX = "calibration-"  # a profile NAME is the table calibration-NAME.csv of the catalog folder
+
+
 def calibration_profiles(directory: Path) -> list[str]:
     """The profile names of a catalog folder: `default` (calibration.csv), `none` (datasheet priors) and every
     `calibration-NAME.csv`."""
-    profiles = sorted(path.stem.removeprefix("calibration-") for path in directory.glob("calibration-*.csv"))
+    profiles = sorted(path.stem.removeprefix(PROFILE_PREFIX) for path in directory.glob(f"{PROFILE_PREFIX}*.csv"))
     return ["default", "none", *profiles]
 
 
@@ -43,7 +46,7 @@ def calibration_table(directory: Path, profile: str | None = None) -> Path | Non
         return None
     if choice == "default":
         return directory / "calibration.csv" if (directory / "calibration.csv").is_file() else None
-    for path in (directory / f"calibration-{choice}.csv", Path(choice)):
+    for path in (directory / f"{PROFILE_PREFIX}{choice}.csv", Path(choice)):
         if path.is_file():
             return path
     raise ConfigError(directory, f"calibration '{choice}' (${CALIBRATION_ENV}) is neither a profile of this catalog "
@@ -124,8 +127,8 @@ def profile_name(directory: Path, table: Path | None) -> str:
     if table.parent.resolve() == directory.resolve():
         if table.name == "calibration.csv":
             return "default"
-        if table.name.startswith("calibration-"):
-            return table.stem.removeprefix("calibration-")
+        if table.name.startswith(PROFILE_PREFIX):
+            return table.stem.removeprefix(PROFILE_PREFIX)
     return str(table)
 
 
